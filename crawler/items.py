@@ -1,0 +1,42 @@
+"""Items the spiders yield; the pipeline turns them into database rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class PageRecord:
+    """One fetch attempt of one URL for one source, with the findings made on it."""
+
+    target_code: str
+    source_kind: str
+    source_url: str
+    requested_url: str
+    fetched_at: dt.datetime
+    final_url: str | None = None
+    http_status: int | None = None
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    encoding: str | None = None
+    title: str | None = None
+    rendered: bool = False
+    depth: int = 0
+    referer: str | None = None
+    error_status: str = "ok"
+    error_detail: str | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SourceRecord:
+    """An evaluation source of a target found by following a portal's links."""
+
+    target_code: str
+    kind: str
+    url: str
+    anchor_text: str | None
+    discovered_on: str

@@ -1,0 +1,218 @@
+"""Persist what the spiders collect: one crawl run, its page captures and findings.
+
+Writes are batched (Core ``INSERT ... RETURNING`` for many rows at once) because a
+commit per page costs more than the fetch on a fast site. At the end of the run the
+page findings are rolled up per source and per target (``govevidence.aggregate``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+import govevidence
+from crawler.items import PageRecord, SourceRecord
+from db import audit
+from db.base import utcnow
+from db.models import CrawlRun, Finding, PageCapture, Source, Target
+from db.session import ensure_schema, get_engine, session_factory
+from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_target
+
+logger = logging.getLogger(__name__)
+
+FINDING_FIELDS = ("indicator", "verdict", "value", "url", "href", "locator", "snippet", "checked", "details", "detector_version")
+RECORDED_SETTINGS = (
+    "USER_AGENT", "ROBOTSTXT_OBEY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_DELAY",
+    "AUTOTHROTTLE_ENABLED", "DOWNLOAD_TIMEOUT", "RETRY_TIMES", "DOWNLOAD_MAXSIZE", "GOVEVIDENCE_PORTAL_MAX_DEPTH",
+    "GOVEVIDENCE_SOURCE_MAX_DEPTH", "GOVEVIDENCE_MAX_PAGES_PER_SOURCE", "GOVEVIDENCE_AUTO_RENDER",
+)
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def finding_row(finding: dict[str, Any], **context: Any) -> dict[str, Any]:
+    """A findings-table row with every column present (executemany needs equal keys)."""
+    row = {k: finding.get(k) for k in FINDING_FIELDS}
+    row["details"] = _json_safe(finding.get("details") or {})
+    row.update({"run_id": None, "target_id": None, "source_id": None, "capture_id": finding.get("capture_id"), "scope": "page"})
+    row.update(context)
+    return row
+
+
+class EvidencePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.batch_size = crawler.settings.getint("GOVEVIDENCE_DB_BATCH", 50)
+        self.engine = get_engine(crawler.settings.get("DATABASE_URL") or None)
+        self.Session = session_factory(crawler.settings.get("DATABASE_URL") or None)
+        self.run_id: int | None = None
+        self.buffer: list[PageRecord] = []
+        self.target_ids: dict[str, int] = {}
+        self.source_ids: dict[tuple[str, str, str], int] = {}
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "EvidencePipeline":
+        return cls(crawler)
+
+    # --- run lifecycle -------------------------------------------------------------
+    def open_spider(self) -> None:
+        ensure_schema(self.engine)
+        spider = self.crawler.spider
+        with self.Session.begin() as session:
+            for target in getattr(spider, "targets", []):
+                target_id = self._upsert_target(session, target)
+                for source in target.sources:
+                    self._upsert_source(session, target.code, target_id, source.kind, source.url,
+                                        name=source.name, verified=source.verified, origin="registry")
+            settings = {name: self.crawler.settings.get(name) for name in RECORDED_SETTINGS}
+            run = CrawlRun(
+                spider=spider.name,
+                software_version=govevidence.__version__,
+                registry_file=str(getattr(spider, "registry_file", "") or ""),
+                settings=_json_safe(settings),
+                stats={},
+            )
+            session.add(run)
+            session.flush()
+            self.run_id = run.id
+            audit.append(session, "crawler", "run.start", "crawl_runs", run.id, {"spider": spider.name})
+        spider.run_id = self.run_id
+        logger.info("Recording crawl run %s into %s", self.run_id, self.engine.url.render_as_string())
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, PageRecord):
+            self.buffer.append(item)
+            if len(self.buffer) >= self.batch_size:
+                self.flush()
+        elif isinstance(item, SourceRecord):
+            with self.Session.begin() as session:
+                self._upsert_source(session, item.target_code, self.target_ids[item.target_code], item.kind, item.url,
+                                    origin="discovered", anchor_text=item.anchor_text, discovered_on=item.discovered_on)
+        return item
+
+    def close_spider(self) -> None:
+        self.flush()
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        if self.run_id is None:
+            return
+        self.flush()
+        with self.Session.begin() as session:
+            counts = self._aggregate(session)
+            run = session.get(CrawlRun, self.run_id)
+            run.finished_at = utcnow()
+            run.finish_reason = reason
+            run.status = {"finished": "finished", "shutdown": "interrupted"}.get(reason, "failed" if "error" in reason else "interrupted")
+            run.stats = _json_safe({**self.crawler.stats.get_stats(), **counts})
+            audit.append(session, "crawler", "run.finish", "crawl_runs", run.id, {"reason": reason, **counts})
+
+    # --- writing ---------------------------------------------------------------------
+    def flush(self) -> None:
+        if not self.buffer or self.run_id is None:
+            return
+        records, self.buffer = self.buffer, []
+        with self.Session.begin() as session:
+            rows = []
+            for record in records:
+                row = dataclasses.asdict(record)
+                row.pop("findings")
+                target_code, kind, source_url = row.pop("target_code"), row.pop("source_kind"), row.pop("source_url")
+                row["source_id"] = self._source_id(session, target_code, kind, source_url)
+                row["run_id"] = self.run_id
+                rows.append(row)
+            ids = session.execute(
+                insert(PageCapture).returning(PageCapture.id, sort_by_parameter_order=True), rows
+            ).scalars().all()
+            findings = []
+            for record, capture_id, row in zip(records, ids, rows):
+                for finding in record.findings:
+                    findings.append(finding_row(
+                        finding, run_id=self.run_id, target_id=self.target_ids[record.target_code],
+                        source_id=row["source_id"], capture_id=capture_id, scope="page"))
+            if findings:
+                session.execute(insert(Finding), findings)
+            audit.append(session, "crawler", "captures.add", "crawl_runs", self.run_id,
+                          {"captures": [min(ids), max(ids)], "findings": len(findings)})
+
+    def _upsert_target(self, session: Session, target: Any) -> int:
+        row = session.execute(select(Target).where(Target.code == target.code)).scalar_one_or_none()
+        if row is None:
+            row = Target(code=target.code, name=target.name, level=target.level, parent_code=target.parent)
+            session.add(row)
+        else:
+            row.name, row.level, row.parent_code = target.name, target.level, target.parent
+        session.flush()
+        self.target_ids[target.code] = row.id
+        return row.id
+
+    def _upsert_source(self, session: Session, target_code: str, target_id: int, kind: str, url: str, *,
+                       origin: str, name: str | None = None, verified: bool = False,
+                       anchor_text: str | None = None, discovered_on: str | None = None) -> int:
+        row = session.execute(
+            select(Source).where(Source.target_id == target_id, Source.kind == kind, Source.url == url)
+        ).scalar_one_or_none()
+        if row is None:
+            row = Source(target_id=target_id, kind=kind, url=url, name=name, verified=verified, origin=origin,
+                         anchor_text=anchor_text, discovered_on=discovered_on, first_seen_run_id=self.run_id)
+            session.add(row)
+        elif origin == "registry":
+            row.name, row.verified, row.origin = name, verified, "registry"
+        session.flush()
+        self.source_ids[(target_code, kind, url)] = row.id
+        return row.id
+
+    def _source_id(self, session: Session, target_code: str, kind: str, url: str) -> int:
+        key = (target_code, kind, url)
+        if key not in self.source_ids:
+            self._upsert_source(session, target_code, self.target_ids[target_code], kind, url, origin="discovered")
+        return self.source_ids[key]
+
+    # --- roll-up ---------------------------------------------------------------------
+    def _aggregate(self, session: Session) -> dict[str, int]:
+        from evidence import indicators_for  # evidence has no Scrapy/SQLAlchemy imports; loaded lazily
+
+        captures = session.execute(
+            select(PageCapture.id, PageCapture.source_id, PageCapture.requested_url, PageCapture.error_status,
+                   PageCapture.http_status, PageCapture.depth, PageCapture.referer)
+            .where(PageCapture.run_id == self.run_id).order_by(PageCapture.depth, PageCapture.id)
+        ).mappings().all()
+        findings = session.execute(
+            select(Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href, Finding.locator,
+                   Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id, Finding.detector_version)
+            .where(Finding.run_id == self.run_id, Finding.scope == "page")
+            .join(PageCapture, PageCapture.id == Finding.capture_id)
+            .order_by(PageCapture.depth, Finding.id)
+        ).mappings().all()
+        sources = {s.id: s for s in session.execute(
+            select(Source).where(Source.id.in_({c["source_id"] for c in captures}))).scalars()}
+        crawls: dict[int, SourceCrawl] = {}
+        for capture in captures:
+            source = sources[capture["source_id"]]
+            crawl = crawls.setdefault(source.id, SourceCrawl(source.id, source.target_id, source.kind, None))
+            crawl.captures.append(capture)
+            if capture["depth"] == 0 and crawl.home_status != "ok":
+                crawl.home_status = capture["error_status"]
+        for row in findings:
+            crawls[row["source_id"]].findings.append(row)
+        source_rows: list[dict[str, Any]] = []
+        for crawl in crawls.values():
+            names = [i.id for i in indicators_for(crawl.kind)]
+            source_rows.extend(aggregate_source(crawl, names))
+        target_rows: list[dict[str, Any]] = []
+        for target_id in {c.target_id for c in crawls.values()}:
+            target_rows.extend(aggregate_target(target_id, [r for r in source_rows if r["target_id"] == target_id]))
+        rows = [finding_row(r, run_id=self.run_id, target_id=r["target_id"], source_id=r["source_id"], scope=r["scope"])
+                for r in source_rows + target_rows]
+        if rows:
+            session.execute(insert(Finding), rows)
+        return {"govevidence/source_findings": len(source_rows), "govevidence/target_findings": len(target_rows)}

@@ -1,0 +1,57 @@
+"""The append-only audit log: each entry carries the hash of the one before it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from db.base import utcnow
+from db.models import AuditEntry
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def entry_hash(prev_hash: str | None, at: str, actor: str, action: str, entity: str,
+               entity_id: int | None, data: dict[str, Any]) -> str:
+    payload = canonical_json([prev_hash, at, actor, action, entity, entity_id, data])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def append(session: Session, actor: str, action: str, entity: str,
+           entity_id: int | None = None, data: dict[str, Any] | None = None) -> AuditEntry:
+    """Add an entry chained to the newest one, inside the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appenders so two writers never chain to the same predecessor.
+        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+    prev = session.execute(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
+    at = utcnow()
+    data = data or {}
+    entry = AuditEntry(
+        at=at, actor=actor, action=action, entity=entity, entity_id=entity_id, data=data,
+        prev_hash=prev,
+        hash=entry_hash(prev, at.isoformat(), actor, action, entity, entity_id, data),
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def verify_chain(session: Session) -> list[str]:
+    """Problems found in the chain, by entry id; empty when intact."""
+    problems: list[str] = []
+    prev: str | None = None
+    for entry in session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars():
+        if entry.prev_hash != prev:
+            problems.append(f"audit_log {entry.id}: prev_hash does not match entry before it")
+        expected = entry_hash(entry.prev_hash, entry.at.isoformat(), entry.actor, entry.action,
+                              entry.entity, entry.entity_id, entry.data)
+        if expected != entry.hash:
+            problems.append(f"audit_log {entry.id}: content does not match its hash")
+        prev = entry.hash
+    return problems

@@ -1,0 +1,190 @@
+"""The evidence database.
+
+Rows about what a site showed are never edited in place once a run has finished:
+a reviewer's decision is a new `review_decisions` row and every write of evidence
+is chained in `audit_log`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base, utcnow
+
+LEVELS = ("province", "city")
+SOURCE_KINDS = ("portal", "service", "opendata", "interaction", "department", "newmedia")
+VERDICTS = ("present", "absent", "unknown")
+RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+DECISIONS = ("confirmed", "rejected", "needs_review")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Target(Base):
+    """An evaluated government (province-level or key city)."""
+
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    level: Mapped[str] = mapped_column(String(16))
+    parent_code: Mapped[Optional[str]] = mapped_column(String(6))
+
+    sources: Mapped[list["Source"]] = relationship(back_populates="target")
+
+    __table_args__ = (CheckConstraint(_in("level", LEVELS), name="level"),)
+
+
+class Source(Base):
+    """One public channel of a target: from the registry or discovered on its portal."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(Text)
+    name: Mapped[Optional[str]] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(16), default="registry")
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    anchor_text: Mapped[Optional[str]] = mapped_column(Text)
+    discovered_on: Mapped[Optional[str]] = mapped_column(Text)
+    first_seen_run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("crawl_runs.id"))
+
+    target: Mapped[Target] = relationship(back_populates="sources")
+
+    __table_args__ = (
+        UniqueConstraint("target_id", "kind", "url", name="uq_sources_target_kind_url"),
+        CheckConstraint(_in("kind", SOURCE_KINDS), name="kind"),
+        CheckConstraint(_in("origin", ("registry", "discovered")), name="origin"),
+    )
+
+
+class CrawlRun(Base):
+    """One `scrapy crawl` (or other collection job) from start to finish."""
+
+    __tablename__ = "crawl_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spider: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]]
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    finish_reason: Mapped[Optional[str]] = mapped_column(String(64))
+    software_version: Mapped[Optional[str]] = mapped_column(String(32))
+    registry_file: Mapped[Optional[str]] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), name="status"),)
+
+
+class PageCapture(Base):
+    """One attempt to fetch one URL in one run, successful or not."""
+
+    __tablename__ = "page_captures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id", ondelete="CASCADE"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    requested_url: Mapped[str] = mapped_column(Text)
+    final_url: Mapped[Optional[str]] = mapped_column(Text)
+    http_status: Mapped[Optional[int]] = mapped_column(Integer)
+    fetched_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    content_type: Mapped[Optional[str]] = mapped_column(String(200))
+    size: Mapped[Optional[int]] = mapped_column(BigInteger)
+    sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    encoding: Mapped[Optional[str]] = mapped_column(String(32))
+    title: Mapped[Optional[str]] = mapped_column(Text)
+    rendered: Mapped[bool] = mapped_column(Boolean, default=False)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    referer: Mapped[Optional[str]] = mapped_column(Text)
+    error_status: Mapped[str] = mapped_column(String(32), default="ok")
+    error_detail: Mapped[Optional[str]] = mapped_column(Text)
+    warc_file: Mapped[Optional[str]] = mapped_column(Text)
+    warc_record_id: Mapped[Optional[str]] = mapped_column(String(80))
+    warc_offset: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "source_id", "requested_url", "rendered", name="uq_page_captures_run_source_url"),
+        Index("ix_page_captures_run_source", "run_id", "source_id"),
+    )
+
+
+class Finding(Base):
+    """What one detector concluded about one indicator, on a page or over a source or target."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
+    source_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    capture_id: Mapped[Optional[int]] = mapped_column(ForeignKey("page_captures.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(8), default="page")
+    indicator: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(8))
+    value: Mapped[Optional[str]] = mapped_column(Text)
+    url: Mapped[Optional[str]] = mapped_column(Text)
+    href: Mapped[Optional[str]] = mapped_column(Text)
+    locator: Mapped[Optional[str]] = mapped_column(Text)
+    snippet: Mapped[Optional[str]] = mapped_column(Text)
+    checked: Mapped[Optional[str]] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    detector_version: Mapped[Optional[str]] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(_in("verdict", VERDICTS), name="verdict"),
+        CheckConstraint(_in("scope", ("page", "source", "target")), name="scope"),
+        Index("ix_findings_run_indicator", "run_id", "indicator"),
+        Index("ix_findings_capture", "capture_id"),
+    )
+
+
+class ReviewDecision(Base):
+    """A reviewer's decision on a finding; append-only, the newest one counts."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id", ondelete="CASCADE"))
+    reviewer: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decision: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint(_in("decision", DECISIONS), name="decision"),)
+
+
+class AuditEntry(Base):
+    """Append-only log; each entry carries the hash of the one before it."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[Optional[str]] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

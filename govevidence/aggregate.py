@@ -1,0 +1,116 @@
+"""Roll page findings up to one verdict per source and per target.
+
+Rules a scorer can rely on:
+- ``present`` when any page of the source shows the indicator;
+- ``unknown`` when nothing shows it and the source could not be looked at (its home
+  page was unreachable, timed out or was blocked);
+- ``absent`` only when the source was looked at and no page shows it; the finding
+  says how many pages were checked.
+A target's verdict is ``present`` if any of its sources shows the indicator,
+``unknown`` if none does and one that could have was not looked at, else ``absent``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Indicators whose aggregate value is the greatest page value, not the first one.
+MAX_VALUE_INDICATORS = frozenset({"site.latest_update"})
+BROKEN_STATUSES = frozenset({"http_error", "server_error", "unreachable", "timeout", "dns_error", "redirect_loop"})
+
+
+@dataclass
+class SourceCrawl:
+    """What one run did with one source: its captures and the findings on them."""
+
+    source_id: int
+    target_id: int
+    kind: str
+    home_status: str | None  # error_status of the depth-0 capture; None if never attempted
+    captures: list[Mapping[str, Any]] = field(default_factory=list)
+    findings: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+def _pick_present(rows: list[Mapping[str, Any]], indicator: str) -> Mapping[str, Any]:
+    if indicator in MAX_VALUE_INDICATORS:
+        return max(rows, key=lambda r: r.get("value") or "")
+    return rows[0]
+
+
+def aggregate_source(crawl: SourceCrawl, indicators: Iterable[str]) -> list[dict[str, Any]]:
+    """Source-scope findings, one per indicator (plus site.broken_links)."""
+    by_indicator: dict[str, list[Mapping[str, Any]]] = {}
+    for row in crawl.findings:
+        by_indicator.setdefault(row["indicator"], []).append(row)
+    pages_ok = [c for c in crawl.captures if c["error_status"] == "ok"]
+    looked = crawl.home_status == "ok" and bool(pages_ok)
+    out: list[dict[str, Any]] = []
+    wanted = list(dict.fromkeys([*indicators, "site.reachable"]))
+    for indicator in wanted:
+        rows = by_indicator.get(indicator, [])
+        present = [r for r in rows if r["verdict"] == "present"]
+        base = {"indicator": indicator, "source_id": crawl.source_id, "target_id": crawl.target_id, "scope": "source"}
+        if present:
+            best = _pick_present(present, indicator)
+            out.append({**base, **{k: best.get(k) for k in ("verdict", "value", "url", "href", "locator", "snippet", "capture_id", "detector_version")},
+                        "details": {"pages_present": len(present), "pages_checked": len(pages_ok)}})
+        elif not looked:
+            reason = next((r.get("checked") for r in rows if r["verdict"] == "unknown" and r.get("checked")), None)
+            out.append({**base, "verdict": "unknown" if indicator != "site.reachable" or not rows else rows[0]["verdict"],
+                        "value": rows[0].get("value") if rows else None,
+                        "checked": reason or f"source not looked at: {crawl.home_status or 'not attempted'}",
+                        "details": {"pages_checked": len(pages_ok)}})
+        else:
+            example = next((r for r in rows if r["verdict"] == "absent"), None)
+            rules = f"; rules: {example['checked']}" if example and example.get("checked") else ""
+            out.append({**base, "verdict": "absent",
+                        "checked": f"{len(pages_ok)} page(s) of the source checked, none shows it{rules}",
+                        "details": {"pages_checked": len(pages_ok)}})
+    out.append(broken_links(crawl))
+    return out
+
+
+def broken_links(crawl: SourceCrawl) -> dict[str, Any]:
+    """site.broken_links: links of the source that were followed and did not work."""
+    followed = [c for c in crawl.captures if c.get("depth", 0) > 0]
+    broken = [c for c in followed if c["error_status"] in BROKEN_STATUSES]
+    base = {"indicator": "site.broken_links", "source_id": crawl.source_id, "target_id": crawl.target_id, "scope": "source"}
+    if crawl.home_status != "ok":
+        return {**base, "verdict": "unknown", "checked": f"source not looked at: {crawl.home_status or 'not attempted'}"}
+    return {
+        **base,
+        "verdict": "present",
+        "value": str(len(broken)),
+        "checked": f"{len(followed)} internal link(s) followed",
+        "details": {
+            "checked": len(followed),
+            "broken": [
+                {"url": c["requested_url"], "status": c["error_status"], "http_status": c.get("http_status"), "referer": c.get("referer")}
+                for c in broken
+            ],
+        },
+    }
+
+
+def aggregate_target(target_id: int, source_rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Target-scope findings from the source-scope ones."""
+    by_indicator: dict[str, list[Mapping[str, Any]]] = {}
+    for row in source_rows:
+        by_indicator.setdefault(row["indicator"], []).append(row)
+    out: list[dict[str, Any]] = []
+    for indicator, rows in by_indicator.items():
+        present = [r for r in rows if r["verdict"] == "present"]
+        base = {"indicator": indicator, "target_id": target_id, "source_id": None, "scope": "target"}
+        if present:
+            best = _pick_present(present, indicator)
+            out.append({**base, **{k: best.get(k) for k in ("verdict", "value", "url", "href", "locator", "snippet", "capture_id", "detector_version")},
+                        "details": {"sources_present": len(present), "sources": len(rows)}})
+        elif any(r["verdict"] == "unknown" for r in rows):
+            out.append({**base, "verdict": "unknown", "checked": "; ".join(sorted({r.get('checked') or '' for r in rows if r['verdict'] == 'unknown'})),
+                        "details": {"sources": len(rows)}})
+        else:
+            out.append({**base, "verdict": "absent", "checked": f"{len(rows)} source(s) checked, none shows it",
+                        "details": {"sources": len(rows)}})
+    return out

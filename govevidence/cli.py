@@ -1,0 +1,235 @@
+"""The ``govevidence`` command: everything that is not ``scrapy crawl``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from govevidence.tables import render_table
+
+LEVEL_NAMES = {"province": "省级", "city": "重点城市"}
+VERDICT_NAMES = {"present": "有", "absent": "无", "unknown": "无法判断"}
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+# --- targets -----------------------------------------------------------------------------
+def cmd_targets(args: argparse.Namespace) -> int:
+    from govevidence.registry import load_registry
+
+    registry = load_registry(args.registry)
+    targets = registry.select(args.code or None, level=args.level)
+    if args.json:
+        _print_json([t.model_dump(exclude_none=True) for t in targets])
+        return 0
+    rows = []
+    for t in targets:
+        kinds = sorted({s.kind for s in t.sources} - {"portal"})
+        unverified = sum(1 for s in t.sources if not s.verified)
+        rows.append([t.code, t.name, LEVEL_NAMES[t.level], t.portal.url, ",".join(kinds), unverified or ""])
+    print(render_table(["代码", "名称", "级别", "门户网站", "其他来源", "待核实"], rows, max_width=60))
+    print(f"\n共 {len(targets)} 个评估对象")
+    return 0
+
+
+# --- db ----------------------------------------------------------------------------------
+def cmd_db(args: argparse.Namespace) -> int:
+    from db.session import current_revision, get_engine, head_revision, upgrade
+
+    engine = get_engine(args.url)
+    if args.db_command == "upgrade":
+        upgrade(engine)
+        print(f"数据库已升级到 {current_revision(engine)}：{engine.url.render_as_string()}")
+    else:
+        print(f"当前版本 {current_revision(engine) or '（空库）'}，最新版本 {head_revision(engine)}")
+    return 0
+
+
+# --- sandbox -----------------------------------------------------------------------------
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox import Sandbox
+
+    sandbox = Sandbox(port=args.port, slow_seconds=args.slow_seconds)
+    sandbox.start()
+    registry = Path(args.write_registry or Path(tempfile.gettempdir()) / "govevidence-sandbox-registry.yaml")
+    sandbox.write_registry(registry)
+    print(f"沙盒网站已启动（仅 127.0.0.0/8）。评估对象注册表：{registry}")
+    for target in sandbox.registry()["targets"]:
+        for source in target["sources"]:
+            print(f"  {target['code']} {target['name']:<6} {source['kind']:<12} {source['url']}")
+    print(f"\n抓取：scrapy crawl province_portals -a registry={registry}")
+    print("按 Ctrl-C 停止。")
+    try:
+        import threading
+
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0
+
+
+# --- runs / findings ---------------------------------------------------------------------
+def cmd_runs(args: argparse.Namespace) -> int:
+    from db.session import ensure_schema, get_engine, session_factory
+    from govevidence import reports
+
+    ensure_schema(get_engine())
+    with session_factory()() as session:
+        rows = reports.runs(session, limit=args.limit)
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(render_table(
+        ["运行", "爬虫", "状态", "结束原因", "开始时间 (UTC)", "页面", "失败", "发现"],
+        [[r["id"], r["spider"], r["status"], r["finish_reason"], r["started_at"][:19], r["pages"], r["failed_pages"], r["findings"]] for r in rows],
+    ))
+    return 0
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    from db.session import ensure_schema, get_engine, session_factory
+    from govevidence import reports
+
+    ensure_schema(get_engine())
+    with session_factory()() as session:
+        rows = reports.findings(session, args.run, scope=args.scope, target_code=args.target, indicator=args.indicator)
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(render_table(
+        ["对象", "名称", "来源", "指标", "结论", "值", "证据 / 已检查"],
+        [[r["target"], r["target_name"], r["source_kind"] or "", r["indicator"], VERDICT_NAMES[r["verdict"]],
+          r["value"], r["snippet"] if r["verdict"] == "present" else r["checked"]] for r in rows],
+        max_width=40,
+    ))
+    print(f"\n共 {len(rows)} 条（运行 {args.run}，范围 {args.scope}）")
+    return 0
+
+
+# --- detect ------------------------------------------------------------------------------
+def cmd_detect(args: argparse.Namespace) -> int:
+    from evidence import Page, detect
+
+    body = Path(args.file).read_bytes()
+    page = Page.from_bytes(args.url, body, content_type=args.content_type, kind=args.kind)
+    findings = [f.to_dict() for f in detect(page)]
+    if args.json:
+        _print_json(findings)
+        return 0
+    print(render_table(
+        ["指标", "结论", "值", "定位", "摘录"],
+        [[f["indicator"], VERDICT_NAMES[f["verdict"]], f["value"], f["locator"], f["snippet"] or f["checked"]] for f in findings],
+        max_width=40,
+    ))
+    return 0
+
+
+# --- demo --------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from db.session import database_url, ensure_schema, get_engine, session_factory
+    from govevidence import reports
+    from govevidence.crawl import SANDBOX_SETTINGS, scrapy_crawl
+    from sandbox import Sandbox
+
+    ensure_schema(get_engine())
+    run_ids: list[int] = []
+    with Sandbox(port=args.port, slow_seconds=args.slow_seconds) as sandbox, tempfile.TemporaryDirectory() as tmp:
+        registry = Path(tmp) / "sandbox-registry.yaml"
+        sandbox.write_registry(registry)
+        print(f"沙盒网站已启动，共 {len(sandbox.registry()['targets'])} 个虚构评估对象。")
+        for spider in ("province_portals", "city_portals"):
+            print(f"正在抓取：scrapy crawl {spider} …", flush=True)
+            result = scrapy_crawl(spider, args={"registry": str(registry)}, settings=SANDBOX_SETTINGS)
+            if result.returncode != 0:
+                print(f"{spider} 失败（退出码 {result.returncode}）", file=sys.stderr)
+                return result.returncode
+    with session_factory()() as session:
+        latest = reports.runs(session, limit=2)
+        run_ids = [r["id"] for r in latest]
+        summary = reports.target_summary(session, run_ids)
+    print()
+    print(render_table(
+        ["代码", "名称", "级别", "页面", "失败", "有", "无", "无法判断", "网站标识码", "ICP备案", "最近更新"],
+        [[s["code"], s["name"], LEVEL_NAMES[s["level"]], s["pages"], s["failed_pages"], s["present"], s["absent"],
+          s["unknown"], s["values"].get("site.id_code", ""), s["values"].get("site.icp_record", ""),
+          s["values"].get("site.latest_update", "")] for s in summary],
+    ))
+    print(f"\n运行 {', '.join(map(str, sorted(run_ids)))} 已写入 {database_url()}")
+    print("查看明细：govevidence findings --run " + str(max(run_ids)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govevidence", description="GovEvidence: 数字政府评估证据采集")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("targets", help="list evaluation targets of the registry")
+    p.add_argument("--registry", help="registry YAML file (default: the bundled one)")
+    p.add_argument("--level", choices=["province", "city"])
+    p.add_argument("--code", action="append", help="division code; repeatable")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_targets)
+
+    p = sub.add_parser("db", help="database schema")
+    p.add_argument("db_command", choices=["upgrade", "current"])
+    p.add_argument("--url", help="SQLAlchemy URL (default: DATABASE_URL or the local SQLite file)")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("sandbox", help="serve the sandbox web on 127.0.0.x until Ctrl-C")
+    p.add_argument("--port", type=int, default=8600)
+    p.add_argument("--slow-seconds", type=float, default=20.0)
+    p.add_argument("--write-registry", help="where to write the sandbox registry YAML")
+    p.set_defaults(func=cmd_sandbox)
+
+    p = sub.add_parser("runs", help="list crawl runs")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("findings", help="findings of a run")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--scope", choices=["target", "source", "page"], default="target")
+    p.add_argument("--target", help="division code")
+    p.add_argument("--indicator")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_findings)
+
+    p = sub.add_parser("detect", help="run the detectors on one saved page")
+    p.add_argument("file")
+    p.add_argument("--url", required=True, help="the URL the page was served from")
+    p.add_argument("--kind", required=True, choices=["portal", "service", "opendata", "interaction", "department", "newmedia"])
+    p.add_argument("--content-type", help="the HTTP Content-Type it was served with, if known")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("demo", help="start the sandbox, crawl it into the database, print a summary")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--slow-seconds", type=float, default=20.0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as exc:  # a clear one-line message, not a traceback, for user errors
+        from govevidence.registry import RegistryError
+
+        if isinstance(exc, RegistryError):
+            print(f"govevidence: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

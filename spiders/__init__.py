@@ -1,0 +1,1 @@
+"""Spiders of GovEvidence; the shared crawl logic is in ``spiders.base``."""
