@@ -28,6 +28,10 @@ class PageRecord:
     referer: str | None = None
     error_status: str = "ok"
     error_detail: str | None = None
+    warc_file: str | None = None
+    warc_record_id: str | None = None
+    warc_offset: int | None = None
+    screenshot: str | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -43,12 +43,22 @@ class RenderMiddleware:
 
     Spiders only say *that* a page needs a browser; how it is rendered (waiting for
     the network to go idle so script-inserted widgets exist) is decided here once.
+    With screenshots on, the browser page is handed to the callback, which takes the
+    pictures and closes it.
     """
+
+    def __init__(self, keep_page: bool) -> None:
+        self.keep_page = keep_page
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "RenderMiddleware":
+        return cls(crawler.settings.getbool("GOVEVIDENCE_SCREENSHOTS", True))
 
     def process_request(self, request: Request) -> None:
         if not request.meta.get("render") or request.meta.get("playwright"):
             return
         request.meta["playwright"] = True
+        request.meta["playwright_include_page"] = self.keep_page
         request.meta.setdefault(
             "playwright_page_methods",
             [PageMethod("wait_for_load_state", "networkidle")],

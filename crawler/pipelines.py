@@ -27,7 +27,8 @@ from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_targe
 
 logger = logging.getLogger(__name__)
 
-FINDING_FIELDS = ("indicator", "verdict", "value", "url", "href", "locator", "snippet", "checked", "details", "detector_version")
+FINDING_FIELDS = ("indicator", "verdict", "value", "url", "href", "locator", "snippet", "checked", "details",
+                  "detector_version", "screenshot", "evidence_image")
 RECORDED_SETTINGS = (
     "USER_AGENT", "ROBOTSTXT_OBEY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_DELAY",
     "AUTOTHROTTLE_ENABLED", "DOWNLOAD_TIMEOUT", "RETRY_TIMES", "DOWNLOAD_MAXSIZE", "GOVEVIDENCE_PORTAL_MAX_DEPTH",
@@ -188,7 +189,8 @@ class EvidencePipeline:
         ).mappings().all()
         findings = session.execute(
             select(Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href, Finding.locator,
-                   Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id, Finding.detector_version)
+                   Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id, Finding.detector_version,
+                   Finding.screenshot, Finding.evidence_image)
             .where(Finding.run_id == self.run_id, Finding.scope == "page")
             .join(PageCapture, PageCapture.id == Finding.capture_id)
             .order_by(PageCapture.depth, Finding.id)

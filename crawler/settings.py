@@ -43,11 +43,21 @@ GOVEVIDENCE_AUTO_RENDER = True
 # Empty means DATABASE_URL from the environment, else SQLite in GOVEVIDENCE_DATA_DIR.
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 
+# --- archiving and screenshots ------------------------------------------------------
+GOVEVIDENCE_WARC_ENABLED = True
+GOVEVIDENCE_WARC_MAX_SIZE = 1024**3  # rotate WARC files past 1 GiB
+GOVEVIDENCE_SCREENSHOTS = True  # full page + evidence elements of rendered pages; home pages always
+# Empty means the data folder (GOVEVIDENCE_DATA_DIR).
+GOVEVIDENCE_ARCHIVE_DIR = ""
+
 # --- components -------------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
     "crawler.middlewares.ContactUserAgentMiddleware": 500,
     "crawler.middlewares.RenderMiddleware": 560,
+}
+EXTENSIONS = {
+    "crawler.archive.WarcArchive": 500,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.EvidencePipeline": 300,

@@ -121,6 +121,7 @@ class PageCapture(Base):
     warc_file: Mapped[Optional[str]] = mapped_column(Text)
     warc_record_id: Mapped[Optional[str]] = mapped_column(String(80))
     warc_offset: Mapped[Optional[int]] = mapped_column(BigInteger)
+    screenshot: Mapped[Optional[str]] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("run_id", "source_id", "requested_url", "rendered", name="uq_page_captures_run_source_url"),
@@ -149,6 +150,8 @@ class Finding(Base):
     checked: Mapped[Optional[str]] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     detector_version: Mapped[Optional[str]] = mapped_column(String(32))
+    screenshot: Mapped[Optional[str]] = mapped_column(Text)
+    evidence_image: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
@@ -157,6 +160,24 @@ class Finding(Base):
         Index("ix_findings_run_indicator", "run_id", "indicator"),
         Index("ix_findings_capture", "capture_id"),
     )
+
+
+class WarcRecord(Base):
+    """One record written to a WARC file; the index for revisits, exports and verify."""
+
+    __tablename__ = "warc_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id", ondelete="CASCADE"))
+    warc_file: Mapped[str] = mapped_column(Text)
+    record_id: Mapped[str] = mapped_column(String(80), unique=True)
+    record_type: Mapped[str] = mapped_column(String(16))
+    target_uri: Mapped[str] = mapped_column(Text)
+    warc_date: Mapped[str] = mapped_column(String(40))
+    offset: Mapped[int] = mapped_column(BigInteger)
+    length: Mapped[int] = mapped_column(BigInteger)
+    payload_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    refers_to: Mapped[Optional[str]] = mapped_column(String(80))
 
 
 class ReviewDecision(Base):

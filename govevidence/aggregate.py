@@ -33,10 +33,16 @@ class SourceCrawl:
     findings: list[Mapping[str, Any]] = field(default_factory=list)
 
 
+COPIED = ("verdict", "value", "url", "href", "locator", "snippet", "capture_id", "detector_version",
+          "screenshot", "evidence_image")
+
+
 def _pick_present(rows: list[Mapping[str, Any]], indicator: str) -> Mapping[str, Any]:
+    """The page finding that stands for the source: greatest value where that matters,
+    else the shallowest page, preferring one with a picture of the evidence."""
     if indicator in MAX_VALUE_INDICATORS:
-        return max(rows, key=lambda r: r.get("value") or "")
-    return rows[0]
+        return max(rows, key=lambda r: (r.get("value") or "", bool(r.get("evidence_image"))))
+    return next((r for r in rows if r.get("evidence_image")), rows[0])
 
 
 def aggregate_source(crawl: SourceCrawl, indicators: Iterable[str]) -> list[dict[str, Any]]:
@@ -54,7 +60,7 @@ def aggregate_source(crawl: SourceCrawl, indicators: Iterable[str]) -> list[dict
         base = {"indicator": indicator, "source_id": crawl.source_id, "target_id": crawl.target_id, "scope": "source"}
         if present:
             best = _pick_present(present, indicator)
-            out.append({**base, **{k: best.get(k) for k in ("verdict", "value", "url", "href", "locator", "snippet", "capture_id", "detector_version")},
+            out.append({**base, **{k: best.get(k) for k in COPIED},
                         "details": {"pages_present": len(present), "pages_checked": len(pages_ok)}})
         elif not looked:
             reason = next((r.get("checked") for r in rows if r["verdict"] == "unknown" and r.get("checked")), None)
@@ -105,7 +111,7 @@ def aggregate_target(target_id: int, source_rows: Iterable[Mapping[str, Any]]) -
         base = {"indicator": indicator, "target_id": target_id, "source_id": None, "scope": "target"}
         if present:
             best = _pick_present(present, indicator)
-            out.append({**base, **{k: best.get(k) for k in ("verdict", "value", "url", "href", "locator", "snippet", "capture_id", "detector_version")},
+            out.append({**base, **{k: best.get(k) for k in COPIED},
                         "details": {"sources_present": len(present), "sources": len(rows)}})
         elif any(r["verdict"] == "unknown" for r in rows):
             out.append({**base, "verdict": "unknown", "checked": "; ".join(sorted({r.get('checked') or '' for r in rows if r['verdict'] == 'unknown'})),

@@ -135,7 +135,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 # --- demo --------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from db.session import database_url, ensure_schema, get_engine, session_factory
+    from db.session import data_dir, database_url, ensure_schema, get_engine, session_factory
     from govevidence import reports
     from govevidence.crawl import SANDBOX_SETTINGS, scrapy_crawl
     from sandbox import Sandbox
@@ -148,9 +148,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"沙盒网站已启动，共 {len(sandbox.registry()['targets'])} 个虚构评估对象。")
         for spider in ("province_portals", "city_portals"):
             print(f"正在抓取：scrapy crawl {spider} …", flush=True)
-            result = scrapy_crawl(spider, args={"registry": str(registry)}, settings=SANDBOX_SETTINGS)
+            log = data_dir() / "logs" / f"demo-{spider}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            result = scrapy_crawl(spider, args={"registry": str(registry)},
+                                  settings={**SANDBOX_SETTINGS, "LOG_FILE": str(log), "LOG_LEVEL": "INFO"})
             if result.returncode != 0:
-                print(f"{spider} 失败（退出码 {result.returncode}）", file=sys.stderr)
+                print(f"{spider} 失败（退出码 {result.returncode}），日志：{log}", file=sys.stderr)
                 return result.returncode
     with session_factory()() as session:
         latest = reports.runs(session, limit=2)

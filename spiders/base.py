@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from functools import cached_property
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -24,6 +25,7 @@ from w3lib.url import canonicalize_url
 
 from crawler.errors import BLOCKED_STATUSES, DOWN_STATUSES, classify_failure, http_status_kind
 from crawler.items import PageRecord, SourceRecord
+from crawler.screenshots import Screenshotter
 from evidence import DETECTOR_VERSION, Page, detect, discover_sources, indicators_for
 from govevidence.registry import RegistryError, TargetEntry, load_registry
 
@@ -86,6 +88,10 @@ class TargetSpider(scrapy.Spider):
         self.sources: dict[tuple[str, str, str], SourceState] = {}
         self.run_id: int | None = None
 
+    @cached_property
+    def screenshots(self) -> Screenshotter:
+        return Screenshotter(self.crawler)
+
     # --- scheduling --------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
         settings = self.settings
@@ -104,12 +110,13 @@ class TargetSpider(scrapy.Spider):
                 yield self.page_request(state, entry.url, depth=0)
 
     def page_request(self, state: SourceState, url: str, *, depth: int, referer: str | None = None,
-                     render: bool | None = None) -> scrapy.Request:
+                     render: bool | None = None, screenshot_only: bool = False) -> scrapy.Request:
         meta = {
             "source": state,
             "depth_in_source": depth,
             "render": state.render if render is None else render,
             "dont_obey_robotstxt": not state.obey_robots,
+            "screenshot_only": screenshot_only,
         }
         headers = {"Referer": referer} if referer else None
         # dont_filter: every scheduled URL must reach a callback or errback so that it is
@@ -118,7 +125,16 @@ class TargetSpider(scrapy.Spider):
                               headers=headers, dont_filter=True, priority=-depth)
 
     # --- callbacks -----------------------------------------------------------------------
-    def parse_page(self, response: Response) -> Iterator[Any]:
+    async def parse_page(self, response: Response) -> AsyncIterator[Any]:
+        browser_page = response.meta.pop("playwright_page", None)
+        try:
+            for item in await self._parse_page(response, browser_page):
+                yield item
+        finally:
+            if browser_page is not None:
+                await browser_page.close()
+
+    async def _parse_page(self, response: Response, browser_page: Any) -> list[Any]:
         state: SourceState = response.meta["source"]
         depth: int = response.meta["depth_in_source"]
         record = self._record(response.request, state, depth)
@@ -126,22 +142,21 @@ class TargetSpider(scrapy.Spider):
         record.http_status = response.status
         record.content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
         record.size = len(response.body)
-        record.sha256 = hashlib.sha256(response.body).hexdigest()
+        warc = response.meta.get("warc") or {}
+        record.warc_file, record.warc_record_id, record.warc_offset = (
+            warc.get("warc_file"), warc.get("record_id"), warc.get("offset"))
+        # SHA-256 of the body as archived (as received, or the rendered DOM).
+        record.sha256 = warc.get("payload_sha256") or hashlib.sha256(response.body).hexdigest()
         record.rendered = "playwright" in response.flags or bool(response.meta.get("playwright"))
         record.error_status = http_status_kind(response.status)
-        if record.error_status != "ok":
-            record.error_detail = f"HTTP {response.status}"
+        if record.error_status != "ok" or not self._is_html(response):
+            if record.error_status == "ok":
+                record.error_status, record.error_detail = "not_html", record.content_type
+            else:
+                record.error_detail = f"HTTP {response.status}"
             if depth == 0:
-                record.findings = self._could_not_look(state, record.error_status, record.error_detail)
-            yield record
-            return
-        if not self._is_html(response):
-            record.error_status = "not_html"
-            record.error_detail = record.content_type
-            if depth == 0:
-                record.findings = self._could_not_look(state, "not_html", record.content_type or "no content type")
-            yield record
-            return
+                record.findings = self._could_not_look(state, record.error_status, record.error_detail or "")
+            return [record]
 
         page = Page.from_bytes(response.url, response.body, content_type=record.content_type, kind=state.kind)
         record.encoding = page.encoding
@@ -151,26 +166,33 @@ class TargetSpider(scrapy.Spider):
             # Keep the raw capture, then look again with a browser: the evidence is
             # whatever the rendered page shows.
             record.error_detail = "script shell; rendered again with a browser"
-            yield record
-            yield self.page_request(state, response.url, depth=0, render=True)
-            return
+            return [record, self.page_request(state, response.url, depth=0, render=True)]
         findings = [f.to_dict() for f in detect(page)]
         if depth == 0:
             findings.append(self._finding(state, "site.reachable", "present", value=str(response.status),
                                           url=response.url, snippet=record.title))
         record.findings = findings
-        yield record
-
-        links = self._links(page)
+        if browser_page is not None and self.screenshots.wanted(depth, findings):
+            await self.screenshots.take(browser_page, record, warc.get("record_id"))
+        out: list[Any] = [record]
+        if response.meta.get("screenshot_only"):
+            return out
+        if depth == 0 and not record.rendered and self.screenshots.enabled:
+            # Home pages are shown as a browser draws them, even when fetched without one.
+            out.append(self.page_request(state, response.url, depth=0, render=True, screenshot_only=True))
         if state.kind == "portal":
-            yield from self._discover(state, page)
+            out.extend(self._discover(state, page))
         if depth < state.max_depth:
-            for url in links:
+            for url in self._links(page):
                 if origin(url) == state.site and state.admit(url):
-                    yield self.page_request(state, url, depth=depth + 1, referer=response.url)
+                    out.append(self.page_request(state, url, depth=depth + 1, referer=response.url))
+        return out
 
-    def page_failed(self, failure: Failure) -> Iterator[Any]:
+    async def page_failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request
+        browser_page = request.meta.pop("playwright_page", None)
+        if browser_page is not None:
+            await browser_page.close()
         state: SourceState = request.meta["source"]
         depth: int = request.meta["depth_in_source"]
         status, detail = classify_failure(failure)

@@ -1,0 +1,189 @@
+"""Extension: archive every download in WARC, as received, and index the records.
+
+Listens to ``response_downloaded``, which fires before the downloader middlewares
+decompress the body, so the archived bytes are the bytes the server sent. A response
+rendered by the browser (scrapy-playwright marks it with the ``playwright`` flag) is
+the rendered DOM, not what the server sent: it is archived as a ``resource`` record
+under ``urn:rendered:<url>``. The record's pointer is put in ``request.meta["warc"]``
+for the spider to attach to its capture.
+
+A payload already archived (in this run or an earlier one) is written as a
+``revisit`` record pointing at the original instead of being stored again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+from sqlalchemy import insert, select
+
+import govevidence
+from crawler.warc import RecordPointer, RotatingWarcWriter
+from db.models import WarcRecord
+from db.session import data_dir, ensure_schema, get_engine, session_factory
+
+logger = logging.getLogger(__name__)
+
+# Hop-by-hop framing the archived body no longer has (Scrapy removed the chunking).
+_RENAMED_HEADERS = {"transfer-encoding"}
+
+
+def _headers(headers: Any) -> list[tuple[str, str]]:
+    out = []
+    for name, values in headers.items():
+        key = name.decode("latin-1")
+        if key.lower() in _RENAMED_HEADERS:
+            key = f"X-Archive-Orig-{key}"
+        for value in values:
+            out.append((key, value.decode("latin-1")))
+    return out
+
+
+class WarcArchive:
+    def __init__(self, crawler: Crawler, root: Path, max_size: int) -> None:
+        self.crawler = crawler
+        self.root = root
+        self.max_size = max_size
+        self.writer: RotatingWarcWriter | None = None
+        self.run_id: int | None = None
+        self.Session = session_factory(crawler.settings.get("DATABASE_URL") or None)
+        self.engine = get_engine(crawler.settings.get("DATABASE_URL") or None)
+        self.pending: list[dict[str, Any]] = []
+        self.seen: dict[str, dict[str, str]] = {}
+        self.records = 0
+        self.revisits = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> "WarcArchive":
+        settings = crawler.settings
+        if not settings.getbool("GOVEVIDENCE_WARC_ENABLED", True):
+            raise NotConfigured("WARC archiving disabled")
+        root = Path(settings.get("GOVEVIDENCE_ARCHIVE_DIR") or data_dir())
+        archive = cls(crawler, root, settings.getint("GOVEVIDENCE_WARC_MAX_SIZE", 1024**3))
+        crawler.signals.connect(archive.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(archive.response_downloaded, signal=signals.response_downloaded)
+        crawler.signals.connect(archive.spider_closed, signal=signals.spider_closed)
+        crawler.archive = archive  # the spider writes screenshots through it
+        return archive
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def spider_opened(self, spider: Spider) -> None:
+        ensure_schema(self.engine)
+        self.run_id = getattr(spider, "run_id", None)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+        run = f"{self.run_id:05d}" if self.run_id else stamp
+        settings = self.crawler.settings
+        info = {
+            "software": f"GovEvidence/{govevidence.__version__} (Scrapy)",
+            "format": "WARC File Format 1.1",
+            "conformsTo": "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            "isPartOf": f"govevidence-run-{self.run_id}",
+            "spider": spider.name,
+            "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
+            "http-header-user-agent": str(settings.get("USER_AGENT") or ""),
+            "depth": f"portal {settings.getint('GOVEVIDENCE_PORTAL_MAX_DEPTH')}, other sources "
+                     f"{settings.getint('GOVEVIDENCE_SOURCE_MAX_DEPTH')}",
+            "max-pages-per-source": str(settings.getint("GOVEVIDENCE_MAX_PAGES_PER_SOURCE")),
+        }
+        self.writer = RotatingWarcWriter(self.root, f"warc/run-{run}", f"GOVEVIDENCE-{run}-{stamp}",
+                                         self.max_size, info)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        self.flush()
+        if self.writer:
+            self.writer.close()
+        self.crawler.stats.set_value("govevidence/warc_records", self.records)
+        self.crawler.stats.set_value("govevidence/warc_revisits", self.revisits)
+        self.crawler.stats.set_value("govevidence/warc_files", len(self.writer.files) if self.writer else 0)
+
+    @property
+    def files(self) -> list[Path]:
+        return list(self.writer.files) if self.writer else []
+
+    # --- records ---------------------------------------------------------------------------
+    def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
+        if self.writer is None:
+            return
+        try:
+            if "playwright" in response.flags:
+                pointer = self.writer.write_resource(f"urn:rendered:{response.url}", "text/html; charset=utf-8",
+                                                     response.body)
+                self._index(pointer)
+            else:
+                pointer = self._write_exchange(request, response)
+        except OSError:  # a full disk must not lose the rest of the run's evidence
+            logger.exception("Could not archive %s", response.url)
+            return
+        request.meta["warc"] = pointer.to_dict()
+
+    def _write_exchange(self, request: Request, response: Response) -> RecordPointer:
+        import hashlib
+
+        digest = hashlib.sha256(response.body).hexdigest()
+        original = self.seen.get(digest) or self._lookup(digest)
+        headers = _headers(request.headers)
+        if not any(k.lower() == "host" for k, _ in headers):
+            headers.insert(0, ("Host", urlsplit(request.url).netloc))
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = ""
+        pointer, request_pointer = self.writer.write_exchange(
+            response.url, method=request.method, request_headers=headers, request_body=request.body or b"",
+            protocol=response.protocol or "HTTP/1.1", status=response.status, reason=reason,
+            response_headers=_headers(response.headers), body=response.body, revisit_of=original,
+        )
+        self._index(pointer, refers_to=original["record_id"] if original else None)
+        self._index(request_pointer)
+        if original:
+            self.revisits += 1
+        else:
+            self.seen[digest] = {"record_id": pointer.record_id, "target_uri": pointer.target_uri,
+                                 "warc_date": pointer.warc_date}
+        return pointer
+
+    def write_resource(self, uri: str, content_type: str, payload: bytes, concurrent_to: str | None = None) -> dict[str, Any] | None:
+        """Archive a derived artefact (screenshot, extracted text); returns its pointer."""
+        if self.writer is None:
+            return None
+        pointer = self.writer.write_resource(uri, content_type, payload, concurrent_to)
+        self._index(pointer)
+        return pointer.to_dict()
+
+    def _lookup(self, digest: str) -> dict[str, str] | None:
+        if not digest or self.run_id is None:
+            return None
+        with self.Session() as session:
+            row = session.execute(
+                select(WarcRecord.record_id, WarcRecord.target_uri, WarcRecord.warc_date)
+                .where(WarcRecord.payload_sha256 == digest, WarcRecord.record_type == "response")
+                .limit(1)
+            ).first()
+        return dict(row._mapping) if row else None
+
+    def _index(self, pointer: RecordPointer, refers_to: str | None = None) -> None:
+        self.records += 1
+        self.pending.append({
+            "run_id": self.run_id, "warc_file": pointer.warc_file, "record_id": pointer.record_id,
+            "record_type": pointer.record_type, "target_uri": pointer.target_uri, "warc_date": pointer.warc_date,
+            "offset": pointer.offset, "length": pointer.length, "payload_sha256": pointer.payload_sha256,
+            "refers_to": refers_to,
+        })
+        if len(self.pending) >= 200:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending or self.run_id is None:
+            return
+        rows, self.pending = self.pending, []
+        with self.Session.begin() as session:
+            session.execute(insert(WarcRecord), rows)
