@@ -98,6 +98,10 @@ class WarcArchive:
                                          self.max_size, info)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Index what is pending and close the current file; safe to call twice."""
         self.flush()
         if self.writer:
             self.writer.close()

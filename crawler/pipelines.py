@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import socket
+from pathlib import Path
 from typing import Any
 
 from scrapy import Spider, signals
@@ -22,8 +25,9 @@ from crawler.items import PageRecord, SourceRecord
 from db import audit
 from db.base import utcnow
 from db.models import CrawlRun, Finding, PageCapture, Source, Target
-from db.session import ensure_schema, get_engine, session_factory
+from db.session import data_dir, ensure_schema, get_engine, session_factory
 from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_target
+from govevidence.manifest import verify_warc_file, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,18 @@ RECORDED_SETTINGS = (
 )
 
 
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -44,7 +60,8 @@ def finding_row(finding: dict[str, Any], **context: Any) -> dict[str, Any]:
     """A findings-table row with every column present (executemany needs equal keys)."""
     row = {k: finding.get(k) for k in FINDING_FIELDS}
     row["details"] = _json_safe(finding.get("details") or {})
-    row.update({"run_id": None, "target_id": None, "source_id": None, "capture_id": finding.get("capture_id"), "scope": "page"})
+    row.update({"run_id": None, "target_id": None, "source_id": None, "capture_id": finding.get("capture_id"),
+                "scope": "page", "created_at": utcnow()})
     row.update(context)
     return row
 
@@ -59,6 +76,8 @@ class EvidencePipeline:
         self.buffer: list[PageRecord] = []
         self.target_ids: dict[str, int] = {}
         self.source_ids: dict[tuple[str, str, str], int] = {}
+        self.archive_root = Path(crawler.settings.get("GOVEVIDENCE_ARCHIVE_DIR") or data_dir())
+        self.host = {"hostname": socket.gethostname(), "pid": os.getpid()}
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -70,6 +89,7 @@ class EvidencePipeline:
         ensure_schema(self.engine)
         spider = self.crawler.spider
         with self.Session.begin() as session:
+            self._close_dead_runs(session)
             for target in getattr(spider, "targets", []):
                 target_id = self._upsert_target(session, target)
                 for source in target.sources:
@@ -81,7 +101,7 @@ class EvidencePipeline:
                 software_version=govevidence.__version__,
                 registry_file=str(getattr(spider, "registry_file", "") or ""),
                 settings=_json_safe(settings),
-                stats={},
+                stats=dict(self.host),
             )
             session.add(run)
             session.flush()
@@ -108,14 +128,36 @@ class EvidencePipeline:
         if self.run_id is None:
             return
         self.flush()
+        archive = getattr(self.crawler, "archive", None)
+        if archive is not None:
+            archive.finish()  # the manifest hashes closed WARC files
         with self.Session.begin() as session:
             counts = self._aggregate(session)
             run = session.get(CrawlRun, self.run_id)
             run.finished_at = utcnow()
             run.finish_reason = reason
             run.status = {"finished": "finished", "shutdown": "interrupted"}.get(reason, "failed" if "error" in reason else "interrupted")
-            run.stats = _json_safe({**self.crawler.stats.get_stats(), **counts})
-            audit.append(session, "crawler", "run.finish", "crawl_runs", run.id, {"reason": reason, **counts})
+            run.stats = _json_safe({**self.crawler.stats.get_stats(), **counts, **self.host})
+            audit.append(session, "crawler", "run.finish", "crawl_runs", run.id, {"run": run.id, "reason": reason, **counts})
+        with self.Session.begin() as session:
+            manifest = write_manifest(session, self.run_id, self.archive_root)
+        logger.info("Run %s: manifest %s", self.run_id, manifest)
+
+    def _close_dead_runs(self, session: Session) -> None:
+        """Runs left 'running' by a process on this host that no longer exists were killed:
+        mark them interrupted and say whether their WARC files are torn."""
+        for run in session.execute(select(CrawlRun).where(CrawlRun.status == "running")).scalars():
+            host = run.stats or {}
+            if host.get("hostname") != self.host["hostname"] or _alive(host.get("pid")):
+                continue
+            torn: list[str] = []
+            for path in sorted((self.archive_root / "warc").glob(f"run-{run.id:05d}/*.warc.gz")):
+                torn += verify_warc_file(path, str(path.relative_to(self.archive_root)))
+            run.status, run.finish_reason = "interrupted", "killed"
+            run.stats = {**host, "truncated_warc": torn}
+            for problem in torn:
+                logger.warning("Run %s was killed: %s", run.id, problem)
+            audit.append(session, "crawler", "run.killed", "crawl_runs", run.id, {"run": run.id, "truncated_warc": torn})
 
     # --- writing ---------------------------------------------------------------------
     def flush(self) -> None:
@@ -134,16 +176,38 @@ class EvidencePipeline:
             ids = session.execute(
                 insert(PageCapture).returning(PageCapture.id, sort_by_parameter_order=True), rows
             ).scalars().all()
-            findings = []
+            findings: list[dict[str, Any]] = []
+            owners: list[int] = []
             for record, capture_id, row in zip(records, ids, rows):
+                row["id"] = capture_id
                 for finding in record.findings:
                     findings.append(finding_row(
                         finding, run_id=self.run_id, target_id=self.target_ids[record.target_code],
                         source_id=row["source_id"], capture_id=capture_id, scope="page"))
-            if findings:
-                session.execute(insert(Finding), findings)
-            audit.append(session, "crawler", "captures.add", "crawl_runs", self.run_id,
-                          {"captures": [min(ids), max(ids)], "findings": len(findings)})
+                    owners.append(capture_id)
+            digests = self._insert_findings(session, findings)
+            per_capture: dict[int, dict[str, str]] = {capture_id: {} for capture_id in ids}
+            for owner, (finding_id, digest) in zip(owners, digests):
+                per_capture[owner][str(finding_id)] = digest
+            audit.append_many(session, "crawler", [
+                ("capture.add", "page_captures", row["id"],
+                 {"run": self.run_id, "sha256": audit.row_digest(PageCapture.__table__, row),
+                  "findings": per_capture[row["id"]]})
+                for row in rows
+            ])
+
+    def _insert_findings(self, session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+        """Insert finding rows; returns (id, row digest) of each, for the audit log."""
+        if not rows:
+            return []
+        ids = session.execute(
+            insert(Finding).returning(Finding.id, sort_by_parameter_order=True), rows
+        ).scalars().all()
+        out = []
+        for finding_id, row in zip(ids, rows):
+            row["id"] = finding_id
+            out.append((finding_id, audit.row_digest(Finding.__table__, row)))
+        return out
 
     def _upsert_target(self, session: Session, target: Any) -> int:
         row = session.execute(select(Target).where(Target.code == target.code)).scalar_one_or_none()
@@ -207,7 +271,8 @@ class EvidencePipeline:
         for row in findings:
             crawls[row["source_id"]].findings.append(row)
         source_rows: list[dict[str, Any]] = []
-        for crawl in crawls.values():
+        # Portal first: a target's identifiers and dates are read from its portal where it shows them.
+        for crawl in sorted(crawls.values(), key=lambda c: (c.kind != "portal", c.source_id)):
             names = [i.id for i in indicators_for(crawl.kind)]
             source_rows.extend(aggregate_source(crawl, names))
         target_rows: list[dict[str, Any]] = []
@@ -215,6 +280,7 @@ class EvidencePipeline:
             target_rows.extend(aggregate_target(target_id, [r for r in source_rows if r["target_id"] == target_id]))
         rows = [finding_row(r, run_id=self.run_id, target_id=r["target_id"], source_id=r["source_id"], scope=r["scope"])
                 for r in source_rows + target_rows]
-        if rows:
-            session.execute(insert(Finding), rows)
+        digests = self._insert_findings(session, rows)
+        audit.append(session, "crawler", "findings.rollup", "crawl_runs", self.run_id,
+                     {"run": self.run_id, "findings": {str(i): d for i, d in digests}})
         return {"govevidence/source_findings": len(source_rows), "govevidence/target_findings": len(target_rows)}

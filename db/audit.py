@@ -26,20 +26,8 @@ def entry_hash(prev_hash: str | None, at: str, actor: str, action: str, entity: 
 def append(session: Session, actor: str, action: str, entity: str,
            entity_id: int | None = None, data: dict[str, Any] | None = None) -> AuditEntry:
     """Add an entry chained to the newest one, inside the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise appenders so two writers never chain to the same predecessor.
-        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
-    prev = session.execute(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
-    at = utcnow()
-    data = data or {}
-    entry = AuditEntry(
-        at=at, actor=actor, action=action, entity=entity, entity_id=entity_id, data=data,
-        prev_hash=prev,
-        hash=entry_hash(prev, at.isoformat(), actor, action, entity, entity_id, data),
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+    append_many(session, actor, [(action, entity, entity_id, data or {})])
+    return session.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).scalar_one()
 
 
 def verify_chain(session: Session) -> list[str]:
@@ -55,3 +43,32 @@ def verify_chain(session: Session) -> list[str]:
             problems.append(f"audit_log {entry.id}: content does not match its hash")
         prev = entry.hash
     return problems
+
+
+def row_digest(table: Any, row: Any) -> str:
+    """SHA-256 over every column of a row, in table order (a mapping or an ORM object)."""
+    get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name))
+    values = []
+    for column in table.columns:
+        value = get(column.name)
+        values.append(value.isoformat() if hasattr(value, "isoformat") else value)
+    return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
+
+
+def append_many(session: Session, actor: str, entries: list[tuple[str, str, int | None, dict[str, Any]]]) -> None:
+    """Chain several (action, entity, entity_id, data) entries in one go."""
+    if not entries:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appenders so two writers never chain to the same predecessor.
+        session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+    prev = session.execute(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
+    rows = []
+    for action, entity, entity_id, data in entries:
+        at = utcnow()
+        digest = entry_hash(prev, at.isoformat(), actor, action, entity, entity_id, data)
+        rows.append(AuditEntry(at=at, actor=actor, action=action, entity=entity, entity_id=entity_id,
+                               data=data, prev_hash=prev, hash=digest))
+        prev = digest
+    session.add_all(rows)
+    session.flush()

@@ -133,6 +133,48 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- verify / export ------------------------------------------------------------------
+def _archive_root(value: str | None) -> Path:
+    from db.session import data_dir
+
+    return Path(value) if value else data_dir()
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from db.session import ensure_schema, get_engine, session_factory
+    from govevidence.manifest import verify_run
+
+    ensure_schema(get_engine())
+    with session_factory()() as session:
+        problems = verify_run(session, args.run, _archive_root(args.archive_dir))
+    if args.json:
+        _print_json({"run": args.run, "ok": not problems, "problems": problems})
+    elif problems:
+        print(f"运行 {args.run} 的证据有 {len(problems)} 处问题：")
+        for problem in problems:
+            print(f"  ✗ {problem}")
+    else:
+        print(f"运行 {args.run}：所有文件、WARC 记录和数据库行均与记录的哈希一致。")
+    return 1 if problems else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from db.session import ensure_schema, get_engine, session_factory
+    from govevidence import export
+
+    ensure_schema(get_engine())
+    root = _archive_root(args.archive_dir)
+    with session_factory()() as session:
+        if args.export_kind == "wacz":
+            out = Path(args.output or f"govevidence-run-{args.run}.wacz")
+            path = export.export_wacz(session, args.run, root, out)
+        else:
+            out = Path(args.output or f"govevidence-run-{args.run}-{args.target}.zip")
+            path = export.export_pack(session, args.run, args.target, root, out)
+    print(f"已导出：{path}")
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from db.session import data_dir, database_url, ensure_schema, get_engine, session_factory
@@ -214,6 +256,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_detect)
 
+    p = sub.add_parser("verify", help="recompute hashes of a run's files, WARC records and rows")
+    p.add_argument("run", type=int)
+    p.add_argument("--archive-dir", help="data folder holding warc/, screenshots/, runs/ (default: the data folder)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("export", help="export a run as WACZ, or a target's evidence pack")
+    export_sub = p.add_subparsers(dest="export_kind", required=True)
+    e = export_sub.add_parser("wacz", help="WACZ of a whole run, for ReplayWeb.page or pywb")
+    e.add_argument("run", type=int)
+    e.add_argument("-o", "--output")
+    e.add_argument("--archive-dir")
+    e.set_defaults(func=cmd_export)
+    e = export_sub.add_parser("pack", help="zip evidence pack of one target in one run")
+    e.add_argument("--run", type=int, required=True)
+    e.add_argument("--target", required=True, help="division code")
+    e.add_argument("-o", "--output")
+    e.add_argument("--archive-dir")
+    e.set_defaults(func=cmd_export)
+
     p = sub.add_parser("demo", help="start the sandbox, crawl it into the database, print a summary")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--slow-seconds", type=float, default=20.0)
@@ -228,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a clear one-line message, not a traceback, for user errors
         from govevidence.registry import RegistryError
 
-        if isinstance(exc, RegistryError):
+        if isinstance(exc, (RegistryError, ValueError, FileNotFoundError)) and not isinstance(exc, UnicodeError):
             print(f"govevidence: {exc}", file=sys.stderr)
             return 2
         raise
