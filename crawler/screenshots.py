@@ -111,10 +111,11 @@ class Screenshotter:
         record.screenshot = await full_page(page, url, store, concurrent_to)
         pictures: dict[str, str | None] = {}
         for finding in record.findings:
-            locator = finding.get("locator")
-            if finding["verdict"] != "present" or not locator:
+            if finding["verdict"] != "present":
                 continue
-            if locator not in pictures:
-                pictures[locator] = await evidence_element(page, url, locator, store)
             finding["screenshot"] = record.screenshot
-            finding["evidence_image"] = pictures[locator]
+            locator = finding.get("locator")
+            if locator:
+                if locator not in pictures:
+                    pictures[locator] = await evidence_element(page, url, locator, store)
+                finding["evidence_image"] = pictures[locator]

@@ -20,15 +20,23 @@ SANDBOX_SETTINGS: dict[str, str] = {
 }
 
 
-def scrapy_crawl(spider: str, *, args: Mapping[str, str] | None = None,
-                 settings: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
-                 capture: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
+def scrapy_command(spider: str, *, args: Mapping[str, str] | None = None,
+                   settings: Mapping[str, str] | None = None,
+                   env: Mapping[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """argv and environment of ``scrapy crawl SPIDER -a … -s …`` with this project's settings."""
     command: list[str] = [sys.executable, "-m", "scrapy", "crawl", spider]
     for key, value in (args or {}).items():
         command += ["-a", f"{key}={value}"]
     for key, value in (settings or {}).items():
         command += ["-s", f"{key}={value}"]
     environment = {**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings", **(env or {})}
+    return command, environment
+
+
+def scrapy_crawl(spider: str, *, args: Mapping[str, str] | None = None,
+                 settings: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None,
+                 capture: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
+    command, environment = scrapy_command(spider, args=args, settings=settings, env=env)
     return subprocess.run(command, env=environment, capture_output=capture, text=True, timeout=timeout, check=False)
 
 

@@ -8,8 +8,10 @@ record and database row.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -81,22 +83,36 @@ def write_manifest(session: Session, run_id: int, root: Path) -> Path:
 
 # --- verification ---------------------------------------------------------------------
 def verify_warc_file(path: Path, label: str) -> list[str]:
-    """Read every record of a WARC; report a truncated or corrupt file by name."""
+    """Read every gzip member and record of a WARC; name a truncated or corrupt file.
+
+    warcio reads a torn last gzip member without complaint, so the gzip stream is
+    checked to its end-of-stream marker first, then each record's digests.
+    """
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(CHUNK):
+                pass
+    except (EOFError, OSError, zlib.error) as exc:
+        return [f"{label}: truncated or corrupt gzip data ({_brief(exc)})"]
     problems: list[str] = []
     count = 0
     try:
         with open(path, "rb") as fh:
-            iterator = ArchiveIterator(fh, check_digests=True)
-            for record in iterator:
+            for record in ArchiveIterator(fh, check_digests=True):
                 record.content_stream().read()
                 count += 1
                 if record.digest_checker.passed is False:
                     problems.append(f"{label}: record {record.rec_headers.get_header('WARC-Record-ID')} "
                                     f"fails its digest")
-    except Exception as exc:  # warcio raises several types for torn gzip members
-        problems.append(f"{label}: truncated or corrupt after {count} readable record(s) "
-                        f"({type(exc).__name__}: {exc})")
+    except Exception as exc:  # warcio raises several types for malformed records
+        problems.append(f"{label}: truncated or corrupt after {count} readable record(s) ({_brief(exc)})")
     return problems
+
+
+def _brief(exc: Exception) -> str:
+    """Exception type and the printable start of its message (warcio quotes raw bytes)."""
+    text = "".join(ch for ch in str(exc)[:200] if ch.isprintable() and ord(ch) < 0x250)
+    return f"{type(exc).__name__}: {text[:80]}".rstrip(": ")
 
 
 def _check_record(root: Path, row: WarcRecord) -> str | None:
