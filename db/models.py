@@ -149,7 +149,7 @@ class Finding(Base):
     snippet: Mapped[Optional[str]] = mapped_column(Text)
     checked: Mapped[Optional[str]] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    detector_version: Mapped[Optional[str]] = mapped_column(String(32))
+    detector_version: Mapped[Optional[str]] = mapped_column(String(80))
     screenshot: Mapped[Optional[str]] = mapped_column(Text)
     evidence_image: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -115,6 +115,24 @@ def cmd_findings(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- indicators -----------------------------------------------------------------------
+def cmd_indicators(args: argparse.Namespace) -> int:
+    from evidence import load_catalogue
+
+    catalogue = load_catalogue(args.catalogue) if args.catalogue else load_catalogue()
+    indicators = [i for i in catalogue.indicators if not args.kind or args.kind in i.kinds]
+    if args.json:
+        _print_json([i.model_dump(mode="json") for i in indicators])
+        return 0
+    print(render_table(
+        ["指标", "名称", "证据类型", "适用来源", "版本", "定义"],
+        [[i.id, i.name, i.evidence, ",".join(i.kinds), i.version, i.definition] for i in indicators],
+        max_width=36,
+    ))
+    print(f"\n共 {len(indicators)} 项指标")
+    return 0
+
+
 # --- detect ------------------------------------------------------------------------------
 def cmd_detect(args: argparse.Namespace) -> int:
     from evidence import Page, detect
@@ -248,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_findings)
 
+    p = sub.add_parser("indicators", help="list the indicator catalogue")
+    p.add_argument("--kind", choices=["portal", "service", "opendata", "interaction", "department", "newmedia"])
+    p.add_argument("--catalogue", help="another catalogue YAML file (validated)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_indicators)
+
     p = sub.add_parser("detect", help="run the detectors on one saved page")
     p.add_argument("file")
     p.add_argument("--url", required=True, help="the URL the page was served from")
@@ -287,6 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # output piped into head, less …
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # a clear one-line message, not a traceback, for user errors
         from govevidence.registry import RegistryError
 

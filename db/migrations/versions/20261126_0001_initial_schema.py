@@ -116,7 +116,7 @@ def upgrade() -> None:
     sa.Column('snippet', sa.Text(), nullable=True),
     sa.Column('checked', sa.Text(), nullable=True),
     sa.Column('details', sa.JSON(), nullable=False),
-    sa.Column('detector_version', sa.String(length=32), nullable=True),
+    sa.Column('detector_version', sa.String(length=80), nullable=True),
     sa.Column('created_at', db.base.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint("scope IN ('page', 'source', 'target')", name=op.f('ck_findings_scope')),
     sa.CheckConstraint("verdict IN ('present', 'absent', 'unknown')", name=op.f('ck_findings_verdict')),
