@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from functools import cached_property
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -169,7 +169,7 @@ class TargetSpider(scrapy.Spider):
             return [record, self.page_request(state, response.url, depth=0, render=True)]
         findings = [f.to_dict() for f in detect(page)]
         if depth == 0:
-            findings.append(self._finding(state, "site.reachable", "present", value=str(response.status),
+            findings.append(self._finding("site.reachable", "present", value=str(response.status),
                                           url=response.url, snippet=record.title))
         record.findings = findings
         if browser_page is not None and self.screenshots.wanted(depth, findings):
@@ -214,7 +214,8 @@ class TargetSpider(scrapy.Spider):
             referer=referer.decode("latin-1") if referer else None,
         )
 
-    def _finding(self, state: SourceState, indicator: str, verdict: str, **fields: Any) -> dict[str, Any]:
+    @staticmethod
+    def _finding(indicator: str, verdict: str, **fields: Any) -> dict[str, Any]:
         return {"indicator": indicator, "verdict": verdict, "detector_version": DETECTOR_VERSION, **fields}
 
     def _could_not_look(self, state: SourceState, status: str, detail: str) -> list[dict[str, Any]]:
@@ -226,10 +227,10 @@ class TargetSpider(scrapy.Spider):
         else:
             reachable = "present" if status == "not_html" else "unknown"
         why = f"home page {state.url}: {status} ({detail})"
-        rows = [self._finding(state, "site.reachable", reachable, value=status, url=state.url, checked=why)]
+        rows = [self._finding("site.reachable", reachable, value=status, url=state.url, checked=why)]
         for indicator in indicators_for(state.kind):
             if indicator.id not in CRAWL_INDICATORS:
-                rows.append(self._finding(state, indicator.id, "unknown", url=state.url, checked=why))
+                rows.append(self._finding(indicator.id, "unknown", url=state.url, checked=why))
         return rows
 
     def _discover(self, state: SourceState, page: Page) -> Iterator[Any]:
