@@ -87,6 +87,12 @@ class TargetSpider(scrapy.Spider):
             raise ValueError(f"none of the targets {targets} is of level {self.level}")
         self.sources: dict[tuple[str, str, str], SourceState] = {}
         self.run_id: int | None = None
+        # Sites the registry gives to a target: a city portal linking to its province's
+        # platform has not discovered a source of the city.
+        self.site_owner: dict[str, set[str]] = {}
+        for target in self.registry.targets:
+            for entry in target.sources:
+                self.site_owner.setdefault(origin(entry.url), set()).add(target.code)
 
     @cached_property
     def screenshots(self) -> Screenshotter:
@@ -243,6 +249,9 @@ class TargetSpider(scrapy.Spider):
             site = origin(found.url)
             if site in crawled_sites and site != state.site:
                 continue  # a page of a site this run crawls anyway
+            owners = self.site_owner.get(site, set())
+            if owners and state.target_code not in owners:
+                continue  # another target's registered site
             hop = SourceState(state.target_code, found.kind, found.url, max_depth=0, max_pages=1,
                               obey_robots=state.obey_robots)
             self.sources[key] = hop

@@ -1,0 +1,54 @@
+"""Result records: a per-indicator finding and a discovered evaluation source."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PRESENT = "present"
+ABSENT = "absent"
+UNKNOWN = "unknown"  # produced by the crawler when it could not look; detectors never return it
+SNIPPET_MAX = 200
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one detector concluded about one indicator on one page.
+
+    ``present`` carries the evidence element (locator, snippet, href); ``absent`` carries
+    ``checked``: which rules were tried over how many candidate elements.
+    """
+
+    indicator: str
+    verdict: str
+    value: str | None = None
+    url: str | None = None
+    href: str | None = None
+    locator: str | None = None
+    snippet: str | None = None
+    checked: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    detector_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict with every field (details deep-copied)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DiscoveredSource:
+    """A link on a page to another evaluation source of the same government."""
+
+    kind: str
+    url: str
+    anchor_text: str
+    locator: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def clip(text: str | None, limit: int = SNIPPET_MAX) -> str | None:
+    if text is None:
+        return None
+    return text[:limit]
