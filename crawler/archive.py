@@ -14,6 +14,7 @@ A payload already archived (in this run or an earlier one) is written as a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from http import HTTPStatus
 from pathlib import Path
@@ -130,8 +131,6 @@ class WarcArchive:
         request.meta["warc"] = pointer.to_dict()
 
     def _write_exchange(self, request: Request, response: Response) -> RecordPointer:
-        import hashlib
-
         digest = hashlib.sha256(response.body).hexdigest()
         original = self.seen.get(digest) or self._lookup(digest)
         headers = _headers(request.headers)
@@ -170,7 +169,7 @@ class WarcArchive:
             row = session.execute(
                 select(WarcRecord.record_id, WarcRecord.target_uri, WarcRecord.warc_date)
                 .where(WarcRecord.payload_sha256 == digest, WarcRecord.record_type == "response")
-                .limit(1)
+                .order_by(WarcRecord.id).limit(1)
             ).first()
         return dict(row._mapping) if row else None
 

@@ -45,9 +45,13 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    resolved = database_url(url)
+    """The shared engine of a URL (default: DATABASE_URL, else the local SQLite file)."""
+    return _engine(database_url(url))
+
+
+@lru_cache(maxsize=8)
+def _engine(resolved: str) -> Engine:
     if resolved.startswith("sqlite"):
         engine = create_engine(resolved, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)

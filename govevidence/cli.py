@@ -184,10 +184,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     root = _archive_root(args.archive_dir)
     with session_factory()() as session:
         if args.export_kind == "wacz":
-            out = Path(args.output or f"govevidence-run-{args.run}.wacz")
-            path = export.export_wacz(session, args.run, root, out)
+            out = Path(args.output or f"govevidence-run-{args.run:05d}.wacz")
+            path = export.export_wacz(session, args.run, root, out, revisit_originals=args.revisit_originals)
         else:
-            out = Path(args.output or f"govevidence-run-{args.run}-{args.target}.zip")
+            out = Path(args.output or f"govevidence-run-{args.run:05d}-{args.target}.zip")
             path = export.export_pack(session, args.run, args.target, root, out)
     print(f"已导出：{path}")
     return 0
@@ -292,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run", type=int)
     e.add_argument("-o", "--output")
     e.add_argument("--archive-dir")
+    e.add_argument("--revisit-originals", choices=["files", "records"], default="files",
+                   help="for revisits of earlier runs: include their whole WARC files, or only the original records")
     e.set_defaults(func=cmd_export)
     e = export_sub.add_parser("pack", help="zip evidence pack of one target in one run")
     e.add_argument("--run", type=int, required=True)

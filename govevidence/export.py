@@ -220,16 +220,19 @@ def export_wacz(session: Session, run_id: int, root: Path, output: Path, *,
     root = Path(root)
     output = Path(output)
     run = _get_run(session, run_id)
-    rows = session.execute(select(WarcRecord).where(WarcRecord.run_id == run_id).order_by(WarcRecord.id)).scalars().all()
+    rows = session.execute(
+        select(WarcRecord).where(WarcRecord.run_id == run_id).order_by(WarcRecord.id)).scalars().all()
     if not rows:
-        raise ExportError(f"run {run_id} has no archived records (was WARC archiving off?)")
+        raise ExportError(f"run {run_id} archived no WARC records (no page was fetched, or archiving was off)")
     files = list(dict.fromkeys(r.warc_file for r in sorted(rows, key=lambda r: (r.warc_file, r.offset))))
 
     referred = _records_by_id(session, (r.refers_to for r in rows if r.refers_to))
     missing = sorted({r.refers_to for r in rows if r.refers_to} - referred.keys())
     if missing:
-        raise ExportError(f"run {run_id}: revisit records refer to records not in the index: {', '.join(missing[:5])}")
-    elsewhere = [o for o in sorted(referred.values(), key=lambda o: (o.warc_file, o.offset)) if o.warc_file not in files]
+        raise ExportError(f"run {run_id}: revisit records refer to records not in the index: "
+                          f"{', '.join(missing[:5])}")
+    elsewhere = [o for o in sorted(referred.values(), key=lambda o: (o.warc_file, o.offset))
+                 if o.warc_file not in files]
 
     pages = _wacz_pages(session, run_id, rows)
     with tempfile.TemporaryDirectory(prefix="govevidence-wacz-") as tmp:
@@ -393,7 +396,8 @@ def export_pack(session: Session, run_id: int, target_code: str, root: Path, out
         raise ExportError(f"target {target_code} is not in the database")
     in_run = session.execute(select(
         exists().where(Finding.run_id == run_id, Finding.target_id == target.id)
-        | exists().where(PageCapture.run_id == run_id, PageCapture.source_id == Source.id, Source.target_id == target.id)
+        | exists().where(PageCapture.run_id == run_id, PageCapture.source_id == Source.id,
+                         Source.target_id == target.id)
     )).scalar()
     if not in_run:
         raise ExportError(f"target {target_code} ({target.name}) was not crawled in run {run_id}")
@@ -510,8 +514,7 @@ def export_pack(session: Session, run_id: int, target_code: str, root: Path, out
         "records": [_record_dict(c.record) for c in ordered],
     }
     files["findings.json"] = json.dumps(meta, ensure_ascii=False, indent=2, default=str).encode("utf-8") + b"\n"
-    if ordered:
-        files["evidence.warc.gz"] = _evidence_warc(root, run, target, ordered)
+    files["evidence.warc.gz"] = _evidence_warc(root, run, target, ordered)
     manifest = root / "runs" / f"run-{run_id:05d}" / "manifest.json"
     if manifest.is_file():
         files["manifest.json"] = manifest.read_bytes()
@@ -524,13 +527,16 @@ def export_pack(session: Session, run_id: int, target_code: str, root: Path, out
     stamp = exported_at.timetuple()[:6]
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    with zipfile.ZipFile(partial, "w") as zf:
-        for name in _pack_order(files):
-            info = zipfile.ZipInfo(f"{folder}/{name}", stamp)
-            info.compress_type = zipfile.ZIP_STORED if name.endswith((".gz", ".png")) else zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, files[name])
-    partial.replace(output)
+    try:
+        with zipfile.ZipFile(partial, "w") as zf:
+            for name in _pack_order(files):
+                info = zipfile.ZipInfo(f"{folder}/{name}", stamp)
+                info.compress_type = zipfile.ZIP_STORED if name.endswith((".gz", ".png")) else zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, files[name])
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
     return output
 
 
@@ -569,12 +575,28 @@ def _add_screenshot(session: Session, root: Path, run_id: int, stored: str, file
     return hashlib.sha256(data).hexdigest()
 
 
+def _excel_cell(value: Any) -> Any:
+    """A cell Excel shows as text: page text starting like a formula gets a leading apostrophe.
+
+    Text comes from the crawled sites; ``=HYPERLINK(...)`` in a snippet must not become a live
+    formula in a reviewer's spreadsheet. findings.json keeps every value unchanged.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
 def _csv(columns: list[str], rows: list[list[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow([_excel_cell(v) for v in row])
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -612,7 +634,8 @@ def _readme(run: CrawlRun, target: Target, n_findings: int, n_records: int, has_
         "一、文件说明",
         "  README.txt        本说明。",
         "  SHA256SUMS        本包内其他每个文件的 SHA-256 哈希值（SHA256SUMS 本身除外）。",
-        "  findings.csv      全部发现（对象汇总、来源汇总、页面），UTF-8 编码（带 BOM），可直接用 Excel 打开。",
+        "  findings.csv      全部发现（对象汇总、来源汇总、页面），UTF-8 编码（带 BOM），可直接用 Excel 打开。"
+        "以 = + - @ 开头的网页文字前加了一个英文单引号，防止被 Excel 当作公式；原文以 findings.json 为准。",
         "  findings.json     同样的发现，含页面抓取信息和每条发现引用的 WARC 记录，便于程序处理。",
         "  records.csv       每条发现引用的 WARC 记录在原始 WARC 文件中的位置：文件、记录 ID、偏移、长度、载荷 SHA-256。",
         "  evidence.warc.gz  上述记录的 WARC 文件（WARC/1.1，gzip 压缩）。每条记录是从原始 WARC 文件中按偏移和长度"

@@ -36,10 +36,10 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        from db.session import get_engine
+        from db.session import _engine, get_engine
 
         get_engine(url).dispose()
-        get_engine.cache_clear()
+        _engine.cache_clear()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -1,0 +1,287 @@
+"""Exports: the WACZ of a run and the evidence pack of a target, checked with the real tools.
+
+The module fixture crawls target 910000 of the sandbox twice as ``scrapy crawl`` subprocesses:
+run 1 in full, run 2 only the sources' home pages without screenshots, so that run 2's
+responses are revisits of records in run 1's WARC file. The WACZ files are checked with
+``wacz validate`` and the packs' WARC with ``warcio check``, both the installed scripts.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from warcio.archiveiterator import ArchiveIterator
+
+from db.models import Finding, PageCapture, Target, WarcRecord
+from db.session import get_engine
+from govevidence.crawl import SANDBOX_SETTINGS, scrapy_crawl
+from govevidence.export import export_pack, export_wacz
+from tests.conftest import BACKENDS, fresh_database
+
+pytestmark = pytest.mark.slow
+
+CODE = "910000"
+CRAWL_SETTINGS = {**SANDBOX_SETTINGS, "DOWNLOAD_TIMEOUT": "2"}
+HOME_PAGES_ONLY = {"GOVEVIDENCE_PORTAL_MAX_DEPTH": "0", "GOVEVIDENCE_SOURCE_MAX_DEPTH": "0",
+                   "GOVEVIDENCE_SCREENSHOTS": "False"}
+SCRIPTS = Path(sys.executable).parent
+PACK_FILES = {"README.txt", "SHA256SUMS", "findings.csv", "findings.json", "records.csv", "evidence.warc.gz"}
+
+
+@dataclass
+class Exported:
+    url: str
+    root: Path
+    wacz: dict[str, Path]
+    packs: dict[int, Path]
+
+    def session(self) -> Session:
+        return Session(get_engine(self.url))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def exported(request, sandbox_registry, tmp_path_factory):
+    folder = tmp_path_factory.mktemp(f"export-{request.param}")
+    root = folder / "data"
+    with fresh_database(request.param, folder) as url:
+        env = {"DATABASE_URL": url, "GOVEVIDENCE_DATA_DIR": str(root)}
+        for extra in ({}, HOME_PAGES_ONLY):
+            result = scrapy_crawl("province_portals", args={"registry": str(sandbox_registry), "targets": CODE},
+                                  settings={**CRAWL_SETTINGS, **extra}, env=env, capture=True, timeout=300)
+            assert result.returncode == 0, result.stderr[-3000:]
+        out = folder / "out"
+        with Session(get_engine(url)) as session:
+            wacz = {
+                "run1": export_wacz(session, 1, root, out / "run-1.wacz"),
+                "run2": export_wacz(session, 2, root, out / "run-2.wacz"),
+                "run2-records": export_wacz(session, 2, root, out / "run-2-records.wacz", revisit_originals="records"),
+            }
+            packs = {run: export_pack(session, run, CODE, root, out / f"pack-{run}.zip") for run in (1, 2)}
+        yield Exported(url, root, wacz, packs)
+
+
+# --- helpers -----------------------------------------------------------------------------
+def _run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPTS / name), *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _pack(path: Path) -> dict[str, bytes]:
+    """Files of a pack by their path inside its single top-level folder."""
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        folders = {n.split("/", 1)[0] for n in names}
+        assert len(folders) == 1, folders
+        return {n.split("/", 1)[1]: zf.read(n) for n in names if not n.endswith("/")}
+
+
+def _csv_rows(data: bytes) -> list[dict[str, str]]:
+    assert data.startswith(b"\xef\xbb\xbf"), "CSV for Excel must start with a UTF-8 BOM"
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def _warc_records(data: bytes) -> dict[str, dict]:
+    """Records of a WARC by WARC-Record-ID: type, headers and the SHA-256 of the raw payload."""
+    out = {}
+    for rec in ArchiveIterator(io.BytesIO(data)):
+        out[rec.rec_headers.get_header("WARC-Record-ID")] = {
+            "type": rec.rec_type, "headers": dict(rec.rec_headers.headers),
+            "payload_sha256": hashlib.sha256(rec.raw_stream.read()).hexdigest(),
+        }
+    return out
+
+
+def _base32_hex(digest: str) -> str:
+    algorithm, _, value = digest.partition(":")
+    assert algorithm == "sha256", digest
+    return base64.b32decode(value).hex()
+
+
+def _wacz_index(path: Path) -> tuple[list[dict], list[dict], list[str]]:
+    """(CDX entries, pages, archive file names) of a WACZ."""
+    with zipfile.ZipFile(path) as zf:
+        cdx = gzip.decompress(zf.read("indexes/index.cdx.gz")).decode("utf-8")
+        pages = [json.loads(line) for line in zf.read("pages/pages.jsonl").decode("utf-8").splitlines() if line]
+        archives = [n.split("/", 1)[1] for n in zf.namelist() if n.startswith("archive/")]
+    entries = []
+    for line in cdx.splitlines():
+        _, ts, data = line.split(" ", 2)
+        entries.append({"ts": ts, **json.loads(data)})
+    return entries, pages[1:], archives
+
+
+# --- WACZ --------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["run1", "run2", "run2-records"])
+def test_wacz_passes_wacz_validate(exported, name):
+    result = _run_script("wacz", "validate", "-f", str(exported.wacz[name]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is valid" in result.stdout
+
+
+def test_wacz_index_lists_the_crawled_pages(exported):
+    entries, pages, archives = _wacz_index(exported.wacz["run1"])
+    with exported.session() as session:
+        raw_ok = session.execute(select(PageCapture.final_url).where(
+            PageCapture.run_id == 1, PageCapture.error_status == "ok", PageCapture.rendered.is_(False))).scalars().all()
+        files = session.execute(select(WarcRecord.warc_file).where(WarcRecord.run_id == 1).distinct()).scalars().all()
+    assert len(raw_ok) >= 5
+    indexed = {e["url"] for e in entries}
+    assert set(raw_ok) <= indexed
+    assert set(raw_ok) <= {p["url"] for p in pages}
+    assert sorted(archives) == sorted(Path(f).name for f in files)
+    by_url_ts = {(e["url"], e["ts"]) for e in entries}
+    for page in pages:
+        ts = page["ts"].replace("-", "").replace(":", "").replace("T", "")[:14]
+        assert (page["url"], ts) in by_url_ts, page
+        assert page["title"] and page["title"] != page["url"]
+    assert any(e.get("digest", "").startswith("sha256:") for e in entries)
+
+
+def test_wacz_of_a_later_run_carries_the_originals_of_its_revisits(exported):
+    with exported.session() as session:
+        revisits = session.execute(
+            select(WarcRecord).where(WarcRecord.run_id == 2, WarcRecord.record_type == "revisit")).scalars().all()
+        originals = {r.record_id: r for r in session.execute(
+            select(WarcRecord).where(WarcRecord.record_id.in_([r.refers_to for r in revisits]))).scalars()}
+    assert revisits and {o.run_id for o in originals.values()} == {1}
+
+    for name in ("run2", "run2-records"):
+        entries, pages, archives = _wacz_index(exported.wacz[name])
+        assert pages
+        assert any(e["mime"] == "warc/revisit" for e in entries)
+        stored = {(e["url"], e["digest"]) for e in entries if e["mime"] != "warc/revisit"}
+        for revisit in revisits:  # replay finds the original by its URI (WARC-Refers-To-Target-URI) and digest
+            original = originals[revisit.refers_to]
+            digest = "sha256:" + base64.b32encode(bytes.fromhex(original.payload_sha256)).decode()
+            assert (original.target_uri, digest) in stored, revisit.target_uri
+
+    _, _, archives = _wacz_index(exported.wacz["run2"])
+    assert {Path(o.warc_file).name for o in originals.values()} <= set(archives)
+
+    _, _, archives = _wacz_index(exported.wacz["run2-records"])
+    assert not {Path(o.warc_file).name for o in originals.values()} & set(archives)
+    extra = [a for a in archives if "revisit-originals" in a]
+    assert len(extra) == 1
+    with zipfile.ZipFile(exported.wacz["run2-records"]) as zf:
+        copied = _warc_records(zf.read(f"archive/{extra[0]}"))
+    assert set(originals) <= set(copied)
+    for record_id, original in originals.items():
+        assert copied[record_id]["payload_sha256"] == original.payload_sha256
+
+
+# --- evidence pack -----------------------------------------------------------------------
+@pytest.mark.parametrize("run", [1, 2])
+def test_pack_has_its_files_and_every_hash_matches(exported, run):
+    files = _pack(exported.packs[run])
+    assert PACK_FILES <= set(files)
+    assert any(name.startswith("screenshots/") and name.endswith(".png") for name in files) or run == 2
+    sums = {}
+    for line in files["SHA256SUMS"].decode("utf-8").splitlines():
+        digest, name = line.split("  ", 1)
+        sums[name] = digest
+    assert set(sums) == set(files) - {"SHA256SUMS"}
+    for name, digest in sums.items():
+        assert hashlib.sha256(files[name]).hexdigest() == digest, name
+
+    manifest = exported.root / "runs" / f"run-{run:05d}" / "manifest.json"
+    if manifest.is_file():
+        assert files["manifest.json"] == manifest.read_bytes()
+    else:
+        assert "manifest.json" not in files
+
+    readme = files["README.txt"].decode("utf-8-sig")
+    for needle in ("sha256sum -c SHA256SUMS", "certutil -hashfile", "Get-FileHash", "ReplayWeb.page", "无法判断",
+                   CODE):
+        assert needle.lower() in readme.lower(), needle
+
+
+def test_pack_lists_all_findings_of_the_target(exported):
+    files = _pack(exported.packs[1])
+    rows = _csv_rows(files["findings.csv"])
+    data = json.loads(files["findings.json"])
+    with exported.session() as session:
+        target = session.execute(select(Target).where(Target.code == CODE)).scalar_one()
+        findings = session.execute(
+            select(Finding).where(Finding.run_id == 1, Finding.target_id == target.id)).scalars().all()
+    assert {int(r["编号"]) for r in rows} == {f.id for f in findings}
+    assert {f["id"] for f in data["findings"]} == {f.id for f in findings}
+    assert {r["范围"] for r in rows} == {"页面", "来源汇总", "对象汇总"}
+    assert {r["结论"] for r in rows} <= {"有", "无", "无法判断"} and "有" in {r["结论"] for r in rows}
+    assert all(r["评估对象代码"] == CODE and r["评估对象名称"] == target.name for r in rows)
+    assert data["target"]["code"] == CODE and data["run"]["id"] == 1
+    icp = [r for r in rows if r["指标代码"] == "site.icp_record" and r["结论"] == "有"]
+    assert icp and all("ICP" in r["证据摘录"] and r["WARC 记录 ID"].startswith("<urn:uuid:") for r in icp)
+
+    for entry in data["findings"]:  # every picture a finding references is in the pack, as on disk
+        for stored in (entry["screenshot"], entry["evidence_image"]):
+            if stored:
+                assert files[stored] == (exported.root / stored).read_bytes()
+    assert any(e["evidence_image"] for e in data["findings"])
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_pack_warc_holds_every_cited_record_unchanged(exported, run, tmp_path):
+    files = _pack(exported.packs[run])
+    warc = tmp_path / "evidence.warc.gz"
+    warc.write_bytes(files["evidence.warc.gz"])
+    result = _run_script("warcio", "check", str(warc))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    records = _warc_records(files["evidence.warc.gz"])
+    rows = _csv_rows(files["records.csv"])
+    assert rows
+    with exported.session() as session:
+        indexed = {r.record_id: r for r in session.execute(
+            select(WarcRecord).where(WarcRecord.record_id.in_({row["记录 ID"] for row in rows}))).scalars()}
+    for row in rows:
+        record_id = row["记录 ID"]
+        assert record_id in records, row
+        record = records[record_id]
+        if record["type"] == "revisit":
+            assert _base32_hex(record["headers"]["WARC-Payload-Digest"]) == row["载荷 SHA-256"]
+            assert record["headers"]["WARC-Refers-To"] in records  # the original came along
+        else:
+            assert record["payload_sha256"] == row["载荷 SHA-256"], row
+        original = indexed[record_id]
+        assert (original.warc_file, original.offset) == (row["原 WARC 文件"], int(row["偏移"]))
+        with open(exported.root / original.warc_file, "rb") as fh:  # a byte-for-byte copy of the gzip member
+            fh.seek(original.offset)
+            assert fh.read(original.length) in files["evidence.warc.gz"]
+
+    cited_types = {records[row["记录 ID"]]["type"] for row in rows}
+    assert {"request", "resource"} <= cited_types
+    assert ("revisit" in cited_types) if run == 2 else ("response" in cited_types)
+    responses = [r for r in records.values() if r["type"] in ("response", "revisit")]
+    concurrent = {r["headers"].get("WARC-Concurrent-To") for r in records.values() if r["type"] == "request"}
+    cited_ids = {row["记录 ID"] for row in rows if row["记录角色"] == "页面记录"}
+    for response in responses:
+        if response["headers"]["WARC-Record-ID"] in cited_ids:
+            assert response["headers"]["WARC-Record-ID"] in concurrent  # its request came along
+
+
+def test_unknown_run_or_target_raises(exported):
+    with exported.session() as session:
+        with pytest.raises(ValueError, match="run 999"):
+            export_wacz(session, 999, exported.root, exported.root / "x.wacz")
+        with pytest.raises(ValueError, match="run 999"):
+            export_pack(session, 999, CODE, exported.root, exported.root / "x.zip")
+        with pytest.raises(ValueError, match="999999"):
+            export_pack(session, 1, "999999", exported.root, exported.root / "x.zip")
+        session.add(Target(code="990000", name="未抓取省", level="province"))
+        session.flush()
+        with pytest.raises(ValueError, match="990000"):
+            export_pack(session, 1, "990000", exported.root, exported.root / "x.zip")
+        session.rollback()
+    assert not (exported.root / "x.zip").exists() and not (exported.root / "x.wacz").exists()
