@@ -116,11 +116,13 @@ class TargetSpider(scrapy.Spider):
                 yield self.page_request(state, entry.url, depth=0)
 
     def page_request(self, state: SourceState, url: str, *, depth: int, referer: str | None = None,
-                     render: bool | None = None, screenshot_only: bool = False) -> scrapy.Request:
+                     render: bool = False, screenshot_only: bool = False) -> scrapy.Request:
+        """A page of a source. Pages are fetched over plain HTTP first, so the archive
+        holds the server's response; those that need a browser are then rendered."""
         meta = {
             "source": state,
             "depth_in_source": depth,
-            "render": state.render if render is None else render,
+            "render": render,
             "dont_obey_robotstxt": not state.obey_robots,
             "screenshot_only": screenshot_only,
         }
@@ -167,17 +169,20 @@ class TargetSpider(scrapy.Spider):
         page = Page.from_bytes(response.url, response.body, content_type=record.content_type, kind=state.kind)
         record.encoding = page.encoding
         record.title = self._title(page)
-        if (depth == 0 and not record.rendered and self.settings.getbool("GOVEVIDENCE_AUTO_RENDER")
-                and self._looks_like_script_shell(page)):
-            # Keep the raw capture, then look again with a browser: the evidence is
-            # whatever the rendered page shows.
-            record.error_detail = "script shell; rendered again with a browser"
-            return [record, self.page_request(state, response.url, depth=0, render=True)]
         findings = [f.to_dict() for f in detect(page)]
         if depth == 0:
             findings.append(self._finding("site.reachable", "present", value=str(response.status),
                                           url=response.url, snippet=record.title))
         record.findings = findings
+        referer = response.request.headers.get(b"Referer")
+        if not record.rendered and (state.render or (
+                depth == 0 and self.settings.getbool("GOVEVIDENCE_AUTO_RENDER") and self._looks_like_script_shell(page))):
+            # The raw capture is kept; what the browser shows is looked at next, and
+            # links are followed from there.
+            record.error_detail = "rendered again with a browser: " + (
+                "source marked render" if state.render else "page is a script shell")
+            return [record, self.page_request(state, response.url, depth=depth, render=True,
+                                              referer=referer.decode("latin-1") if referer else None)]
         if browser_page is not None and self.screenshots.wanted(depth, findings):
             await self.screenshots.take(browser_page, record, warc.get("record_id"))
         out: list[Any] = [record]
