@@ -1,8 +1,9 @@
 """Screenshots of rendered pages: the whole page, and each evidence element highlighted.
 
-The full-page PNG is taken first, untouched. Then, for each evidence element, the
-element found by the finding's CSS locator gets a red outline and the picture is a
-crop of the page around it with a margin, so a reader sees the element in context.
+The browser draws the page once, as a full-page PNG, untouched. For each evidence
+element, the element found by the finding's CSS locator is cut from that picture with
+a margin and outlined in red, so a reader sees the element in context; drawing the
+page again per element would cost a second or more each on long portal pages.
 Each PNG is saved under the data folder and archived as a ``resource`` record
 ``urn:screenshot:<url>`` (``urn:screenshot:<url>#locator=<percent-encoded CSS>`` for
 element pictures).
@@ -11,25 +12,20 @@ element pictures).
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from PIL import Image, ImageDraw
+
 logger = logging.getLogger(__name__)
 
 MARGIN = 24
-HIGHLIGHT = """(el) => {
-  el.dataset.govevidenceOutline = el.style.outline || '';
-  el.style.outline = '4px solid #e60012';
-  el.style.outlineOffset = '2px';
-}"""
-UNHIGHLIGHT = """(el) => {
-  el.style.outline = el.dataset.govevidenceOutline || '';
-  el.style.outlineOffset = '';
-  delete el.dataset.govevidenceOutline;
-}"""
+OUTLINE = (230, 0, 18)  # the red of the outline drawn round an evidence element
+OUTLINE_WIDTH = 4
 
 
 @dataclass
@@ -52,42 +48,45 @@ class ScreenshotStore:
         return str(path.relative_to(self.root))
 
 
-async def full_page(page: Any, url: str, store: ScreenshotStore, concurrent_to: str | None = None) -> str | None:
+async def full_page(page: Any, url: str) -> bytes | None:
     try:
-        png = await page.screenshot(full_page=True, type="png")
+        return await page.screenshot(full_page=True, type="png")
     except Exception as exc:  # a page that cannot be drawn must not lose its findings
         logger.warning("Full-page screenshot of %s failed: %s", url, exc)
         return None
-    return store.save(f"urn:screenshot:{url}", png, concurrent_to)
 
 
-async def evidence_element(page: Any, url: str, locator: str, store: ScreenshotStore) -> str | None:
-    """Crop around the element the locator names, outlined; None if it has no visible box."""
+async def element_box(page: Any, locator: str) -> tuple[float, float, float, float] | None:
+    """Page coordinates (x, y, width, height) of the one element a locator names, if visible."""
     try:
         element = page.locator(f"css={locator}")
         if await element.count() != 1:
             return None
-        element = element.first
-        await element.scroll_into_view_if_needed(timeout=2000)
-        box = await element.bounding_box()
+        box = await element.first.bounding_box()
         if not box or box["width"] < 1 or box["height"] < 1:
             return None
-        await element.evaluate(HIGHLIGHT)
-        try:
-            scroll = await page.evaluate("() => [window.scrollX, window.scrollY]")
-            clip = {
-                "x": max(0.0, box["x"] + scroll[0] - MARGIN),
-                "y": max(0.0, box["y"] + scroll[1] - MARGIN),
-                "width": box["width"] + 2 * MARGIN,
-                "height": box["height"] + 2 * MARGIN,
-            }
-            png = await page.screenshot(clip=clip, full_page=True, type="png")
-        finally:
-            await element.evaluate(UNHIGHLIGHT)
+        scroll_x, scroll_y = await page.evaluate("() => [window.scrollX, window.scrollY]")
     except Exception as exc:
-        logger.info("Evidence picture of %s on %s failed: %s", locator, url, exc)
+        logger.info("Locating %s failed: %s", locator, exc)
         return None
-    return store.save(f"urn:screenshot:{url}#locator={quote(locator, safe='')}", png)
+    return box["x"] + scroll_x, box["y"] + scroll_y, box["width"], box["height"]
+
+
+def crop_with_outline(shot: Image.Image, box: tuple[float, float, float, float]) -> bytes | None:
+    """The element's neighbourhood cut from the full-page picture, the element outlined in red."""
+    x, y, width, height = box
+    left, top = max(0, int(x - MARGIN)), max(0, int(y - MARGIN))
+    right, bottom = min(shot.width, int(x + width + MARGIN)), min(shot.height, int(y + height + MARGIN))
+    if right - left < 2 or bottom - top < 2:
+        return None
+    crop = shot.crop((left, top, right, bottom)).convert("RGB")
+    ImageDraw.Draw(crop).rectangle(
+        (x - left - 2, y - top - 2, x - left + width + 1, y - top + height + 1),
+        outline=OUTLINE, width=OUTLINE_WIDTH,
+    )
+    out = io.BytesIO()
+    crop.save(out, format="PNG", optimize=False)
+    return out.getvalue()
 
 
 class Screenshotter:
@@ -105,17 +104,30 @@ class Screenshotter:
         return self.enabled and (depth == 0 or any(f["verdict"] == "present" for f in findings))
 
     async def take(self, page: Any, record: Any, concurrent_to: str | None) -> None:
+        """One full-page picture; each evidence element is cut from it, not drawn again."""
         store = ScreenshotStore(self.root, getattr(self.crawler.spider, "run_id", None),
                                 getattr(self.crawler, "archive", None))
         url = record.final_url or record.requested_url
-        record.screenshot = await full_page(page, url, store, concurrent_to)
+        png = await full_page(page, url)
+        if png is None:
+            return
+        record.screenshot = store.save(f"urn:screenshot:{url}", png, concurrent_to)
+        shot: Image.Image | None = None
         pictures: dict[str, str | None] = {}
         for finding in record.findings:
             if finding["verdict"] != "present":
                 continue
             finding["screenshot"] = record.screenshot
             locator = finding.get("locator")
-            if locator:
-                if locator not in pictures:
-                    pictures[locator] = await evidence_element(page, url, locator, store)
-                finding["evidence_image"] = pictures[locator]
+            if not locator:
+                continue
+            if locator not in pictures:
+                pictures[locator] = None
+                box = await element_box(page, locator)
+                if box is not None:
+                    shot = shot or Image.open(io.BytesIO(png))
+                    crop = crop_with_outline(shot, box)
+                    if crop is not None:
+                        uri = f"urn:screenshot:{url}#locator={quote(locator, safe='')}"
+                        pictures[locator] = store.save(uri, crop)
+            finding["evidence_image"] = pictures[locator]

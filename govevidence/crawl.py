@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 # server, short timeouts so the slow host is recorded as a timeout quickly.
 SANDBOX_SETTINGS: dict[str, str] = {
     "DOWNLOAD_DELAY": "0",
-    "AUTOTHROTTLE_START_DELAY": "0",
-    "AUTOTHROTTLE_MAX_DELAY": "1",
+    "AUTOTHROTTLE_ENABLED": "False",
     "CONCURRENT_REQUESTS_PER_DOMAIN": "4",
     "DOWNLOAD_TIMEOUT": "4",
     "RETRY_TIMES": "1",
