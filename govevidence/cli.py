@@ -115,6 +115,25 @@ def cmd_findings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sources(args: argparse.Namespace) -> int:
+    from db.session import ensure_schema, get_engine, session_factory
+    from govevidence import reports
+
+    ensure_schema(get_engine())
+    with session_factory()() as session:
+        rows = reports.sources(session, target_code=args.target, discovered_only=args.discovered)
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(render_table(
+        ["对象", "名称", "类型", "网址", "来源", "链接文字", "发现页面"],
+        [[r["target"], r["target_name"], r["kind"], r["url"], "门户发现" if r["origin"] == "discovered" else "注册表",
+          r["anchor_text"], r["discovered_on"]] for r in rows],
+        max_width=50,
+    ))
+    return 0
+
+
 # --- indicators -----------------------------------------------------------------------
 def cmd_indicators(args: argparse.Namespace) -> int:
     from evidence import load_catalogue
@@ -257,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("sources", help="sources of targets, incl. those discovered on portals")
+    p.add_argument("--target", help="division code")
+    p.add_argument("--discovered", action="store_true", help="only sources found by following portal links")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser("findings", help="findings of a run")
     p.add_argument("--run", type=int, required=True)

@@ -85,3 +85,19 @@ def target_summary(session: Session, run_ids: list[int]) -> list[dict[str, Any]]
         if indicator == "site.reachable":
             entry["reachable"] = verdict
     return sorted(summary.values(), key=lambda e: (e["level"] != "province", e["code"]))
+
+
+def sources(session: Session, *, target_code: str | None = None, discovered_only: bool = False) -> list[dict[str, Any]]:
+    """Known sources of targets; discovered ones say where and under which anchor text."""
+    query = select(Source, Target.code, Target.name).join(Target, Target.id == Source.target_id) \
+        .order_by(Target.code, Source.kind, Source.url)
+    if target_code:
+        query = query.where(Target.code == target_code)
+    if discovered_only:
+        query = query.where(Source.origin == "discovered")
+    return [
+        {"target": code, "target_name": name, "kind": s.kind, "url": s.url, "name": s.name, "origin": s.origin,
+         "verified": s.verified, "anchor_text": s.anchor_text, "discovered_on": s.discovered_on,
+         "first_seen_run": s.first_seen_run_id}
+        for s, code, name in session.execute(query)
+    ]

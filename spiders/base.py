@@ -248,23 +248,24 @@ class TargetSpider(scrapy.Spider):
         """Record links to the target's other evaluation sources; fetch new sites one hop."""
         crawled_sites = {s.site for s in self.sources.values() if s.target_code == state.target_code}
         for found in discover_sources(page):
-            key = (state.target_code, found.kind, found.url)
+            url = urldefrag(found.url)[0]
+            key = (state.target_code, found.kind, url)
             if key in self.sources:
                 continue
-            site = origin(found.url)
+            site = origin(url)
             if site in crawled_sites and site != state.site:
                 continue  # a page of a site this run crawls anyway
             owners = self.site_owner.get(site, set())
             if owners and state.target_code not in owners:
                 continue  # another target's registered site
-            hop = SourceState(state.target_code, found.kind, found.url, max_depth=0, max_pages=1,
+            hop = SourceState(state.target_code, found.kind, url, max_depth=0, max_pages=1,
                               obey_robots=state.obey_robots)
             self.sources[key] = hop
-            yield SourceRecord(state.target_code, found.kind, found.url, found.anchor_text, page.url)
+            yield SourceRecord(state.target_code, found.kind, url, found.anchor_text, page.url)
             if site != state.site:
-                hop.admit(found.url)
+                hop.admit(url)
                 crawled_sites.add(site)
-                yield self.page_request(hop, found.url, depth=0, referer=page.url)
+                yield self.page_request(hop, url, depth=0, referer=page.url)
 
     @staticmethod
     def _links(page: Page) -> list[str]:

@@ -47,6 +47,10 @@ def test_demo_then_runs_and_findings(data_env, capsys):
 
     assert main(["verify", str(province)]) == 0
 
+    assert main(["sources", "--discovered", "--json", "--target", "910100"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found and all(s["origin"] == "discovered" and s["anchor_text"] and s["discovered_on"] for s in found)
+
 
 def test_detect_json_on_a_saved_gbk_page(sandbox, tmp_path, capsys):
     url = sandbox.base_url("t920000-portal")
