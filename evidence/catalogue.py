@@ -15,7 +15,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SOURCE_KINDS = ("portal", "service", "opendata", "interaction", "department", "newmedia")
-EVIDENCE_TYPES = ("presence", "value", "date", "count", "list")
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
 
 
@@ -62,7 +61,10 @@ class Rules(BaseModel):
     min_items: int = Field(default=1, ge=1, description="list/count detectors: minimum items for present")
     source_kind: str | None = Field(default=None, description="kind of evaluation source this entry links to")
 
-    @field_validator("link_texts", "url_patterns", "text_patterns", "exclude_texts", "exclude_urls", "exclude_contexts", "exclude_context_texts", "context_texts", "labels")
+    @field_validator(
+        "link_texts", "url_patterns", "text_patterns", "exclude_texts", "exclude_urls",
+        "exclude_contexts", "exclude_context_texts", "context_texts", "labels",
+    )
     @classmethod
     def _regexes(cls, value: list[str], info) -> list[str]:
         return _check_regex(value, info.field_name)
@@ -113,6 +115,8 @@ class Indicator(BaseModel):
 
         if self.detector not in DETECTORS:
             raise ValueError(f"unknown detector {self.detector!r}; registered: {', '.join(sorted(DETECTORS))}")
+        if self.crawler_only != (self.detector == "crawler"):
+            raise ValueError("crawler_only: true goes with detector: crawler (and only with it)")
         return self
 
 

@@ -52,16 +52,19 @@ def _rx(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.I)
 
 
-def _any(patterns: Iterable[str], text: str | None) -> str | None:
-    if not text:
-        return None
-    for pattern in patterns:
-        if _rx(pattern).search(text):
-            return pattern
-    return None
+@lru_cache(maxsize=512)
+def _union(patterns: tuple[str, ...]) -> re.Pattern:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I)
 
 
-# ---------------------------------------------------------------------------- shared helpers
+def _any(patterns: Iterable[str], text: str | None) -> bool:
+    """Does any of the regexes match the text? (one combined regex per rule list)"""
+    if not text or not patterns:
+        return False
+    return _union(tuple(patterns)).search(text) is not None
+
+
+# ---------------------------------------------------------------------------- shared building blocks
 FULL_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})(?!\d)\s*日?")
 SHORT_DATE = re.compile(r"(?<![\d\-/.])(\d{1,2})[-/](\d{1,2})(?![\d\-/.])")
 # Year (and month) of an item from its URL: /201803/t20180315_1.html, /art/2018/3/16/, /2018-03/16/
@@ -150,12 +153,19 @@ def present(page: Page, indicator, ctx: Context, el, *, value=None, href=None, s
 
 
 def absent(page: Page, indicator, ctx: Context, checked: str, details=None) -> Finding:
+    """An absent finding; on a near-empty page (redirect stub, script shell) ``details`` says so,
+    so the crawler can follow the redirect or report "unknown" instead."""
+    details = dict(details or {})
+    if page.is_stub:
+        details["stub"] = True
+        if page.redirect_url:
+            details["redirect"] = page.redirect_url
     return Finding(
         indicator=indicator.id,
         verdict=ABSENT,
         url=page.url,
         checked=checked if checked.startswith("checked") else f"checked {checked}",
-        details=details or {},
+        details=details,
         detector_version=ctx.version,
     )
 
@@ -188,16 +198,63 @@ def _innermost(page: Page, el, text: str):
             return el
 
 
-def match_link(page: Page, rules, el) -> tuple[str, str | None] | None:
-    """Return (label, href) when a link matches the rules and is not a headline."""
+_ATTACHMENT = re.compile(r"\.(docx?|xlsx?|et|pdf|ofd|wps|zip|rar|7z|txt|csv)(?:[?#]|$)", re.I)
+_MORE = re.compile(r"^(更多|查看更多|more)\s*[>»＞+]*$|^[>»＞]{2}$", re.I)
+_HEADING_CLASS = re.compile(r"tit|title|hd|head|bt|lm|name", re.I)
+
+
+def section_heading(page: Page, el) -> str | None:
+    """Heading of the block a "更多" link belongs to (``<h3>政务公开</h3> … <a>更多>></a>``)."""
+    node = el.getparent()
+    for _ in range(3):
+        if node is None:
+            return None
+        for cand in node.iter():
+            if cand is el:
+                break
+            if not isinstance(cand.tag, str) or not page.is_visible(cand):
+                continue
+            if cand.tag in ("h1", "h2", "h3", "h4", "h5") or _HEADING_CLASS.search(cand.get("class") or ""):
+                text = page.visible_text(cand)
+                if 0 < len(text) <= 12:
+                    return text
+        node = node.getparent()
+    return None
+
+
+def _link_info(page: Page, el) -> tuple[str, str | None] | None:
+    """(label, absolute href) of a link or control, cached per page; None for attachments."""
+    cache = page._cache.setdefault("linkinfo", {})
+    if el in cache:
+        return cache[el]
     label = page.label_of(el)
     href = page.absolute(el.get("href"))
+    if href and _ATTACHMENT.search(href):
+        info = None
+    else:
+        if _MORE.match(label):
+            label = section_heading(page, el) or label
+        info = (label, href)
+    cache[el] = info
+    return info
+
+
+def match_link(page: Page, rules, el) -> tuple[str, str | None] | None:
+    """Return (label, href) when a link matches the rules and is not a headline.
+
+    Attachments (``.xls``, ``.pdf`` …) are documents, never entries; a "更多" link stands for
+    its block's heading.
+    """
+    info = _link_info(page, el)
+    if info is None:
+        return None
+    label, href = info
     if _any(rules.exclude_texts, label) or (href and _any(rules.exclude_urls, href)):
         return None
-    text_ok = bool(label) and len(label) <= rules.max_text_len and _any(rules.link_texts, label) is not None
+    text_ok = bool(label) and len(label) <= rules.max_text_len and _any(rules.link_texts, label)
     if text_ok and _sentence_after_keyword(label, rules.link_texts):
         text_ok = False
-    url_ok = bool(href) and _any(rules.url_patterns, href) is not None and len(label) <= 2 * rules.max_text_len
+    url_ok = bool(href) and _any(rules.url_patterns, href) and len(label) <= 2 * rules.max_text_len
     if not (text_ok or url_ok):
         return None
     if in_context(el, rules.exclude_contexts):
@@ -307,7 +364,9 @@ def detect_crawler(page: Page, indicator, ctx: Context) -> Finding | None:
 def detect_entry(page: Page, indicator, ctx: Context) -> Finding:
     rules = indicator.rules
     for el, label, href in iter_link_matches(page, rules, controls=True):
-        return present(page, indicator, ctx, el, href=href, snippet=label)
+        shown = page.label_of(el)
+        details = {"section": label} if label != shown else None  # a "更多" link under its heading
+        return present(page, indicator, ctx, el, href=href, snippet=shown, details=details)
     for el, text in iter_caption_matches(page, rules):
         return present(page, indicator, ctx, el, snippet=text)
     if rules.message_form:
@@ -446,9 +505,28 @@ def _valid_date(year: int, month: int, day: int, now: dt.date) -> dt.date | None
 
 
 _PUBLISH_LABEL = re.compile(r"(?:(?:发布|更新|成文|印发|生成|公开|发文)(?:日期|时间)|发布于|更新于|^\s*(?:日期|时间))\s*[:：]?\s*$")
+_ARTICLE_INFO = re.compile(r"来源[:：]|作者[:：]|浏览(次数|量)?[:：]|点击(数|量|率)?[:：]|阅读(数|量)?[:：]|字号[:：]|责任编辑")
 _TODAY = re.compile(r"(今天是|今天|今日|当前时间|现在是)\s*[:：]?\s*$")
 _WEEKDAY = re.compile(r"\s*(星期|周|礼拜)[一二三四五六日天]")
+_ITEM_LABEL = re.compile(r"(留言|回复|答复|受理|办结|提问|来信|咨询|访谈|更新)(日期|时间)\s*[:：]?\s*$")
 _OTHER_LABEL = re.compile(r"(截止|开始|结束|有效|出生|报名|考试|开标|施工)(日期|时间)\s*[:：]?\s*$")
+
+
+PROSE_MIN_CHARS = 30
+
+
+def _in_prose(page: Page, el) -> bool:
+    """A short line inside a document body (a signature date under long paragraphs) is part of
+    the text, not page information."""
+    parent = el.getparent()
+    for scope in (parent, parent.getparent() if parent is not None else None):
+        if scope is None:
+            continue
+        for p in scope.iterchildren("p"):
+            text = page.visible_text(p) if p is not el else ""
+            if len(text) >= PROSE_MIN_CHARS and ("。" in text or "，" in text):
+                return True
+    return False
 
 
 def _label_before(page: Page, el) -> str:
@@ -479,10 +557,13 @@ def detect_latest_date(page: Page, indicator, ctx: Context) -> Finding:
             best[tier] = (date, el, text)
 
     for el in page.visible_elements():
-        if el.tag == "a":
+        if el.tag == "a":  # only a date that opens or closes a link label: "2026-11-24 关于…", "…(2026-11-24)"
             label = page.visible_text(el)
-            m = FULL_DATE.match(label) or FULL_DATE.search(label[-16:])
-            if m and (m.start() == 0 or label.endswith(m.group(0).strip() + ")") or label.endswith(m.group(0).strip())):
+            m = FULL_DATE.match(label)
+            if m is None:
+                tail = label[-16:].rstrip(")]）】 ")
+                m = next((c for c in FULL_DATE.finditer(tail) if c.end() == len(tail)), None)
+            if m:
                 candidates += 1
                 offer(1, _valid_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), ctx.now), el, label)
             continue
@@ -498,13 +579,16 @@ def detect_latest_date(page: Page, indicator, ctx: Context) -> Finding:
             if _TODAY.search(before) or _WEEKDAY.match(own[m.end(): m.end() + 4]):
                 continue  # a "today is ..." header widget, not a publish date
             date = _valid_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), ctx.now)
-            if _PUBLISH_LABEL.search(before):
-                offer(0, date, el, full_text)
+            if _PUBLISH_LABEL.search(before) or (len(full_text) <= 120 and _ARTICLE_INFO.search(full_text)):
+                offer(0, date, el, full_text)  # 发布时间：… or an info line "2026-11-02 来源：… 字号：…"
                 continue
             if _OTHER_LABEL.search(before):
                 continue
+            if _ITEM_LABEL.search(before):  # 留言时间：… in a message item, whatever the line length
+                offer(1, date, el, full_text)
+                continue
             dated_item = el.tag in ("li", "tr", "dd", "td") and el.find(".//a") is not None
-            if len(full_text) <= max_len or dated_item:
+            if (len(full_text) <= max_len or dated_item) and not _in_prose(page, el):
                 offer(1, date, el, full_text)
         if not FULL_DATE.search(own) and len(normalize_space(own)) <= 8:
             for m in SHORT_DATE.finditer(own):
@@ -521,10 +605,15 @@ def detect_latest_date(page: Page, indicator, ctx: Context) -> Finding:
                 year = int(url_match.group(1))
                 offer(1, _valid_date(year, int(m.group(1)), int(m.group(2)), ctx.now), item, page.visible_text(item))
     if not best:
-        return absent(page, indicator, ctx, f"{candidates} visible date string(s) in date positions; none plausible (<= {ctx.now})")
-    date, el, text = best[min(best)]
-    return present(page, indicator, ctx, el, value=date.isoformat(), snippet=text, details={"tier": "publish label" if min(best) == 0 else "dated item"})
-
+        return absent(
+            page, indicator, ctx,
+            f"{candidates} visible date string(s); none in a publish-date position (article information, "
+            f"dated list items, date cells) and not after {ctx.now}",
+        )
+    tier = min(best)
+    date, el, text = best[tier]
+    details = {"position": "article information" if tier == 0 else "dated item"}
+    return present(page, indicator, ctx, el, value=date.isoformat(), snippet=text, details=details)
 
 
 def department_links(page: Page, rules):
@@ -544,7 +633,7 @@ def department_links(page: Page, rules):
         if _any(rules.link_texts, label) and not is_headline(page, el, label, href):
             return "directory", [(el, label, href)]
         host = host_of(href)
-        if not host or host == own_host or not _GOV_HOST.search(host) or not _any(rules.text_patterns, label):
+        if not host or host == own_host or _NON_GOV_HOST.search(host) or not _any(rules.text_patterns, label):
             continue
         parent = el.getparent()
         group = parent.getparent() if parent is not None and parent.tag in ("li", "td", "dd", "span") else parent
@@ -555,12 +644,14 @@ def department_links(page: Page, rules):
     return None, (best[1] if best else [])
 
 
-_GOV_HOST = re.compile(r"\.gov\.cn$|\.gov$")
+# Schools, universities and companies are not government departments, whatever their names.
+_NON_GOV_HOST = re.compile(r"\.(edu|ac|com|net|org)(\.cn)?$")
 
 
 @register("department_links")
 def detect_department_links(page: Page, indicator, ctx: Context) -> Finding:
-    """Links to the sites of government departments, or a link to such a directory."""
+    """Links to the sites of government departments (other hosts, department-like names), or a
+    link to a directory of such sites."""
     rules = indicator.rules
     how, items = department_links(page, rules)
     if how == "directory":
@@ -601,6 +692,8 @@ def detect_status_list(page: Page, indicator, ctx: Context) -> Finding:
             continue
         item = el if el.tag in ("li", "tr", "dd", "dl") else item_container(page, el, levels=3)
         item = item if item is not None else el
+        if rules.context_texts and not near_text(page, item, rules.context_texts):
+            continue  # 已办结 in a service-case list is not a reply to the public
         if item not in hits and len(page.visible_text(item)) <= 300:
             hits.append(item)
     if len(hits) >= rules.min_items:
@@ -615,6 +708,10 @@ def detect_status_list(page: Page, indicator, ctx: Context) -> Finding:
 
 
 _FORMAT_TOKEN = re.compile(r"(?<![A-Za-z])(CSV|XLSX|XLS|JSON|XML|RDF|TXT|SHP|GEOJSON)(?![A-Za-z])", re.I)
+_FORMAT_SEQUENCE = re.compile(
+    r"^\s*(?:CSV|XLSX|XLS|JSON|XML|RDF|TXT|SHP|GEOJSON)(?:\s*[/、,，|;；]\s*(?:CSV|XLSX|XLS|JSON|XML|RDF|TXT|SHP|GEOJSON))+\s*$",
+    re.I,
+)
 
 
 @register("format_list")
@@ -624,15 +721,17 @@ def detect_format_list(page: Page, indicator, ctx: Context) -> Finding:
     token = _rx(rules.value_regex or r"^(CSV|XLSX?|JSON|XML|RDF|TXT|PDF|ZIP)$")
     found: dict[str, object] = {}
     candidates = 0
-    for el in page.visible_elements("a", "span", "button", "label", "li", "em", "i", "b", "td"):
+    for el in page.visible_elements("a", "span", "button", "label", "li", "em", "i", "b", "td", "dd"):
         text = page.label_of(el) if el.tag == "a" else page.visible_text(el)
-        if not text or len(text) > 12:
+        if not text or len(text) > 40:
             continue
         candidates += 1
-        m = token.search(text.strip())
+        m = token.search(text.strip()) if len(text) <= 12 else None
         if m:
-            fmt = (m.group("value") if "value" in token.groupindex else m.group(0)).upper()
-            found.setdefault(fmt, el)
+            found.setdefault(_value_of(m).upper(), el)
+        elif _FORMAT_SEQUENCE.match(text):  # a cell "CSV / XLSX / JSON"
+            for t in _FORMAT_TOKEN.finditer(text):
+                found.setdefault(t.group(0).upper(), el)
     if not found:
         for el, text in short_captions(page):
             if "格式" not in text or el.tag == "a":

@@ -27,6 +27,11 @@ NEVER_VISIBLE_TAGS = frozenset(
 )
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _EARLY_CLOSE = re.compile(r"</(?:html|body)\s*>", re.I)
+_REFRESH_URL = re.compile(r"url\s*=\s*(\S+)", re.I)
+_SCRIPT_REDIRECT = re.compile(
+    r"(?:window\.|top\.|self\.|document\.)*location(?:\.href)?\s*(?:=|\.replace\(|\.assign\()\s*['\"]([^'\"]+)['\"]"
+)
+STUB_MAX_CHARS = 30
 _QUOTED_ID = re.compile(r"['\"]#?([A-Za-z][\w-]*)['\"]")
 _WS = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
 _DIGITS = re.compile(r"\d+")
@@ -246,7 +251,7 @@ class Page:
         style = prev.get("style") or ""
         if prev.get("hidden") is not None or _HIDDEN_STYLE.search(style):
             return False
-        label = normalize_space(prev.text_content())
+        label = self._static_text(prev)
         if len(label) > _TRIGGER_MAX_CHARS:
             return False
         if not label and not (
@@ -254,6 +259,40 @@ class Page:
         ):
             return False
         return parent is not None and parent.tag in {"li", "dd", "dl", "div", "td", "span"}
+
+    @property
+    def redirect_url(self) -> str | None:
+        """Target of a meta refresh or a script redirect (``location.href = '...'``), absolute."""
+        if "redirect" not in self._cache:
+            target = None
+            for meta in self.tree.iter("meta"):
+                if (meta.get("http-equiv") or "").lower() == "refresh":
+                    m = _REFRESH_URL.search(meta.get("content") or "")
+                    if m:
+                        target = m.group(1).strip("'\" ")
+                        break
+            if target is None:
+                for script in self.tree.iter("script"):
+                    m = _SCRIPT_REDIRECT.search(script.text or "")
+                    if m:
+                        target = m.group(1)
+                        break
+            self._cache["redirect"] = self.absolute(target) if target else None
+        return self._cache["redirect"]
+
+    @property
+    def is_stub(self) -> bool:
+        """Almost nothing visible (a redirect or script shell): absent findings say little."""
+        if "stub" not in self._cache:
+            self._cache["stub"] = len(self.visible_text(self.body)) < STUB_MAX_CHARS and len(self.links()) < 3
+        return self._cache["stub"]
+
+    @staticmethod
+    def _static_text(el) -> str:
+        """Text of an element without script/style content (visibility is not known yet here)."""
+        return normalize_space(
+            "".join(el.xpath(".//text()[not(ancestor::script) and not(ancestor::style)]"))
+        )
 
     def is_visible(self, el) -> bool:
         return not self._hidden.get(el, True)
@@ -311,11 +350,6 @@ class Page:
         body = self.tree.find("body")
         return body if body is not None else self.tree
 
-    def page_visible_text(self) -> str:
-        if "page_text" not in self._cache:
-            self._cache["page_text"] = self.visible_text(self.body)
-        return self._cache["page_text"]
-
     # ------------------------------------------------------------------ elements
     def visible_elements(self, *tags: str) -> Iterator:
         """Visible elements of the body in document order (the list is built once per page)."""
@@ -338,15 +372,10 @@ class Page:
         return text
 
     def links(self) -> list:
-        """Visible ``<a>``/``<area>`` elements with a usable target, in document order."""
+        """Visible ``<a>``/``<area>`` elements in document order (script links included: a
+        ``javascript:`` link is still an entry a visitor clicks; its ``href`` resolves to None)."""
         if "links" not in self._cache:
-            out = []
-            for el in self.visible_elements("a", "area"):
-                href = (el.get("href") or "").strip()
-                if not href or href.startswith("#") and len(href) <= 1:
-                    href = ""
-                out.append(el)
-            self._cache["links"] = out
+            self._cache["links"] = list(self.visible_elements("a", "area"))
         return self._cache["links"]
 
     def controls(self) -> list:

@@ -38,6 +38,6 @@ def discover_sources(page: Page) -> list[DiscoveredSource]:
             if key in seen:
                 continue
             seen.add(key)
-            found.append(DiscoveredSource(kind=kind, url=href, anchor_text=label, locator=page.locator(el)))
+            found.append(DiscoveredSource(kind=kind, url=href, anchor_text=page.label_of(el), locator=page.locator(el)))
     return found
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import evidence
 from evidence import DETECTOR_VERSION, Finding, Page, detect, discover_sources, indicators_for, load_catalogue
 
-from evidence_helpers import NOW, findings_of, page_of
+from evidence_fixtures import NOW, findings_of, page_of
 
 FOOTER = """
 <html><head><meta charset="utf-8"><title>示例市人民政府</title></head><body>
@@ -118,3 +119,21 @@ def test_discover_sources_kinds_and_dedup():
         assert source.kind in {"service", "opendata", "interaction", "department", "newmedia"}
         assert source.url.startswith("http")
         assert page_of(html).tree.cssselect(source.locator)
+
+
+def test_evidence_imports_neither_scrapy_nor_sqlalchemy():
+    import subprocess
+    import sys
+
+    code = "import sys, evidence; bad = [m for m in ('scrapy', 'sqlalchemy') if m in sys.modules]; print(bad)"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "[]"
+
+
+def test_detect_accepts_datetime_now():
+    import datetime as dt
+
+    page = page_of(FOOTER)
+    finding = {f.indicator: f for f in detect(page, now=dt.datetime(2026, 11, 19, 8, 0))}["site.latest_update"]
+    assert finding.value == "2026-11-18"

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from evidence import Page, detect
-from evidence_helpers import NOW, findings_of
+from evidence_fixtures import NOW, findings_of
 
 CASES = [
     # (indicator, kind, body html, expected verdict, expected value)
@@ -39,6 +39,7 @@ CASES = [
     ("portal.new_media_matrix", "portal", "<a href='https://weibo.com/x'><img src='wb.png' alt='微博'></a>", "present", None),
     ("portal.new_media_matrix", "portal", "<div class='share'>分享到：<a title='分享到新浪微博'>微博</a><a>微信</a></div>", "absent", None),
     ("portal.new_media_matrix", "portal", "<div><img src='qr.png'><p>示例市发布官方微信</p></div>", "present", None),
+    ("portal.new_media_matrix", "portal", "<p><a href='http://service.weibo.com/share/share.php?url=x'>新浪微博</a></p>", "absent", None),
     ("portal.gov_disclosure", "department", "<a href='/xxgk/'>政府信息公开</a>", "present", None),
     ("portal.gov_disclosure", "department", "<ul><li><a href='/a/202611/t20261102_1.html'>市政府召开政务公开工作会议</a><span>2026-11-02</span></li></ul>", "absent", None),
     ("portal.department_list", "portal", "<ul><li><a href='http://fgw.example.gov.cn/'>市发展改革委</a></li><li><a href='http://jyj.example.gov.cn/'>市教育局</a></li><li><a href='http://gaj.example.gov.cn/'>市公安局</a></li></ul>", "present", "3"),
@@ -74,6 +75,17 @@ CASES = [
     ("interaction.reply_public", "interaction", "<ul><li><a href='/m/1'>路灯不亮</a><span>留言时间：2026-11-01</span></li></ul>", "absent", None),
     ("interaction.reply_satisfaction", "interaction", "<table><tr><td>答复内容</td><td>已处理。</td></tr><tr><td>评价</td><td><a href='#'>满意</a><a href='#'>不满意</a></td></tr></table>", "present", None),
     ("interaction.reply_satisfaction", "interaction", "<div><h4>好差评</h4><span>非常满意</span><span>不满意</span></div>", "absent", None),
+    # structure, not keywords
+    ("portal.service_entry", "portal", "<ul><li><a href='/dt/1.html'>市政务服务中心延长周末服务时间</a></li></ul>", "absent", None),
+    ("portal.service_entry", "portal", "<a href='/zwfw/'>内蒙古自治区政务服务网</a>", "present", None),
+    ("interaction.reply_public", "portal", "<h3>办件公示</h3><table><tr><td>食品经营许可</td><td>已办结</td></tr></table>", "absent", None),
+    ("interaction.reply_public", "portal", "<h3>来信选登</h3><table><tr><td>路灯不亮</td><td>已办结</td></tr></table>", "present", None),
+    ("opendata.satisfaction_rating", "portal", "<a href='/myd/'>群众满意度调查</a>", "absent", None),
+    ("opendata.data_request", "portal", "<div><h4>依申请公开</h4><a href='/ysq/'>我要申请</a></div>", "absent", None),
+    ("site.accessibility", "portal", "<ul><li><a href='/n/1.html'>关怀困难群众</a></li></ul>", "absent", None),
+    ("service.one_thing", "portal", "<p>附件：<a href='/up/yjs_qd.xls'>1.一件事一次办事项清单</a></p>", "absent", None),
+    ("portal.gov_disclosure", "portal", "<div class='blk'><h3>政务公开</h3><ul><li><a href='/a/1.html'>某某工作进展</a></li></ul><a href='/zwgk/'>更多&gt;&gt;</a></div>", "present", None),
+    ("site.search", "portal", "<div class='top'><a class='search-icon' href='javascript:;'></a><div style='display:none'><form action='/s'><input name='q'></form></div></div>", "present", None),
 ]
 
 
@@ -140,3 +152,38 @@ def test_headline_link_is_not_the_feature_but_nav_item_is():
     assert findings_of(f"<html><body>{news}</body></html>", kind="service")["service.one_thing"].verdict == "absent"
     found = findings_of(f"<html><body>{news}{nav}</body></html>", kind="service")["service.one_thing"]
     assert found.verdict == "present" and found.href == "https://www.example-city.gov.cn/yjs/"
+
+
+def test_menu_opened_by_a_handler_elsewhere_is_visible():
+    html = """<html><body><a href="/bsfw/" onmouseover="showMenu('menu3')">办事服务</a>
+    <div id="menu3" style="display:none"><a href="/bsfw/bjcx/">办件查询</a></div>
+    <div id="menu9" style="display:none"><a href="/old/">跨省通办</a></div></body></html>"""
+    found = findings_of(html, kind="service")
+    assert found["service.unified_query"].verdict == "present"
+    assert found["service.cross_province"].verdict == "absent"
+
+
+def test_layout_row_is_not_a_news_item():
+    html = """<html><body><table><tr>
+    <td><table><tr><td><a href="/n/1.html">示例新闻</a></td><td>2026-11-01</td></tr></table></td>
+    <td><a href="/hd/jzxx/" title="局长信箱"><img src="x.jpg"></a></td></tr></table></body></html>"""
+    assert findings_of(html)["interaction.consultation_channel"].verdict == "present"
+
+
+def test_latest_update_reads_an_unlabelled_article_info_line():
+    html = """<html><body><h1>标题</h1><div class="info">2026-10-12 08:30 来源：示例市人民政府办公室 字号：大 中 小</div>
+    <p>正文提到2026年11月01日的安排。</p></body></html>"""
+    assert findings_of(html)["site.latest_update"].value == "2026-10-12"
+
+
+def test_signature_date_inside_document_text_is_not_a_publish_date():
+    html = """<html><body><div class="content"><p>各市、县人民政府，省政府各部门：</p>
+    <p>省人民政府同意省文化和旅游厅确定的代表性项目名录，现予公布，请认真组织实施。</p>
+    <p class="sign">示例省人民政府<br>2026年9月28日</p></div></body></html>"""
+    assert findings_of(html)["site.latest_update"].verdict == "absent"
+
+
+def test_date_closing_a_link_label_counts():
+    html = """<html><body><ul class="gg"><li><a href="/gg/1.html">关于停水的通知(2026-11-12)</a></li></ul>
+    <p><a href="/a/2.html">关于2026年11月20日起实施新规的说明</a></p></body></html>"""
+    assert findings_of(html)["site.latest_update"].value == "2026-11-12"

@@ -7,7 +7,7 @@ import codecs
 import pytest
 
 from evidence import Page, detect
-from evidence_helpers import NOW, findings_of, page_of
+from evidence_fixtures import NOW, findings_of, page_of
 
 GBK_PAGE = """<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">
 <title>示例县人民政府</title></head><body><div id="ft">版权所有：示例县人民政府 网站标识码：4399000012
@@ -135,3 +135,17 @@ def test_image_link_href_is_absolute():
     assert finding.href == "https://bszs.conac.cn/sitename?id=1"
     finding = findings_of(LOCATOR_PAGE)["portal.interaction_entry"]
     assert finding.href == "https://www.example-city.gov.cn/hd/"
+
+
+def test_redirect_stub_is_flagged_on_absent_findings():
+    html = "<html><head><script>window.top.location.href='/2026/index.shtml';</script></head><body></body></html>"
+    page = Page.from_bytes("http://www.example.gov.cn/", html.encode())
+    assert page.is_stub and page.redirect_url == "http://www.example.gov.cn/2026/index.shtml"
+    finding = {f.indicator: f for f in detect(page, now=NOW)}["site.id_code"]
+    assert finding.verdict == "absent"
+    assert finding.details == {"stub": True, "redirect": "http://www.example.gov.cn/2026/index.shtml"}
+
+
+def test_meta_refresh_redirect():
+    html = "<html><head><meta http-equiv='refresh' content='0;url=https://zwfw.example.gov.cn/'></head><body></body></html>"
+    assert Page.from_bytes("http://x.gov.cn/", html.encode()).redirect_url == "https://zwfw.example.gov.cn/"
