@@ -46,6 +46,7 @@ def test_demo_then_runs_and_findings(data_env, capsys):
     assert "site.reachable" in table and "有" in table
 
     assert main(["verify", str(province)]) == 0
+    assert "一致" in capsys.readouterr().out
 
     assert main(["sources", "--discovered", "--json", "--target", "910100"]) == 0
     found = json.loads(capsys.readouterr().out)
