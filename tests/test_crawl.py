@@ -163,7 +163,8 @@ def test_bad_links_get_statuses(crawled):
             select(Finding).where(Finding.run_id == 1, Finding.scope == "source", Finding.indicator == "site.broken_links",
                                   Finding.value != "0")
         ).scalars().all()
-    assert {"ok", "http_error", "server_error", "redirect_loop", "blocked_by_robots", "too_large"} <= statuses
+    assert {"ok", "http_error", "server_error", "redirect_loop", "blocked_by_robots", "too_large",
+            "blocked"} <= statuses
     assert broken and all(f.details["broken"] for f in broken)
 
 

@@ -42,7 +42,7 @@ def test_project_corpus_meets_targets():
 
 def test_shared_realpages_meet_targets():
     if not (REALPAGES / "labels.json").is_file():
-        pytest.skip("../shared/realpages is not present (only in the development workspace)")
+        pytest.skip("../shared/realpages (real pages for measurement) is not present next to the checkout")
     _assert_thresholds(_evaluator().evaluate(REALPAGES))
 
 
