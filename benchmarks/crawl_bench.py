@@ -12,9 +12,11 @@ about ``--page-kb`` KB, each linking to about ten others), then crawls it in sep
   render     the same rendered crawl with screenshots off
 
 Each configuration runs ``--repeat`` times (fresh data folder and SQLite database each time) and
-the median of each figure is printed. Pages and crawl seconds are Scrapy's own stats
-(``response_received_count``, ``elapsed_time_seconds``) read from the stats dump at the end of the
-crawl log.
+the median of each figure is printed, with the machine's load average (other work on the
+machine slows the crawls; CPU milliseconds per page are less sensitive to it than seconds).
+Pages and crawl seconds are Scrapy's own stats (``response_received_count``,
+``elapsed_time_seconds``) read from the stats dump at the end of the crawl log. See
+``benchmarks/README.md`` for what each column means.
 
 Usage: ``python benchmarks/crawl_bench.py [--pages 300] [--page-kb 60] [--shots 20] [--repeat 2]``
 """
@@ -63,8 +65,12 @@ class BareSameSiteSpider(scrapy.Spider):
 
     def __init__(self, start: str = "", *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.start_urls = [start]
+        self.start_url = start
         self.site = urlsplit(start).netloc
+
+    async def start(self):
+        # Filtered like every other request, so a link back to the home page is not fetched twice.
+        yield scrapy.Request(self.start_url, callback=self.parse)
 
     def parse(self, response):
         for href in response.css("a::attr(href)").getall():
@@ -229,8 +235,7 @@ def _page(i: int, n: int, target_bytes: int, titles: list[str]) -> bytes:
             f'<div class="info">发布时间：{_date(i)} 10:30　来源：{rng.choice(SOURCES)}　'
             f'<span class="fontsize">字号：<a href="#" data-size="18px">大</a> <a href="#" data-size="16px">中</a> '
             f'<a href="#" data-size="14px">小</a></span></div><div class="content">']
-    tail = f"""</div></div>
-<div class="box"><div class="box-hd">相关信息</div><ul class="news-list">
+    tail = f"""<div class="box"><div class="box-hd">相关信息</div><ul class="news-list">
 {items}
 </ul></div>
 <div class="links"><span>部门网站</span><select onchange="if(this.value!='#')window.open(this.value)">{options}</select>
@@ -248,11 +253,32 @@ def _page(i: int, n: int, target_bytes: int, titles: list[str]) -> bytes:
 </body>
 </html>
 """
+    # Visible text: an article of 1,500-3,500 characters (less when the page budget is small).
     size = len(head.encode()) + len(body[0].encode()) + len(tail.encode())
-    while size < target_bytes:
+    text_budget = min(rng.randint(4500, 10500), max(0, target_bytes - size) // 3)
+    while text_budget > 0:
         paragraph = "<p>" + "".join(_sentence(rng) for _ in range(rng.randint(3, 6))) + "</p>\n"
         body.append(paragraph)
         size += len(paragraph.encode())
+        text_budget -= len(paragraph.encode())
+    body.append("</div></div>\n")
+    # The rest of the weight, as on real portals: a hidden drop-down menu of every column and an
+    # inline script with the column tree (neither is a link).
+    menu, entries = ['<div class="mega-menu" style="display:none">'], []
+    half = size + max(0, target_bytes - size) // 2
+    while size < half:
+        subject = rng.choice(SUBJECTS)
+        item = f'<dl class="col-{rng.randint(100, 999)}"><dt>{subject}</dt><dd><span>{rng.choice(OBJECTS)}</span>' \
+               f'<span>{rng.choice(OBJECTS)}</span><span>{rng.choice(COLUMNS)[2][rng.randrange(6)]}</span></dd></dl>\n'
+        menu.append(item)
+        size += len(item.encode())
+    menu.append("</div>\n<script>var columnTree=[")
+    while size < target_bytes:
+        entry = json.dumps({"id": rng.randint(10000, 99999), "name": rng.choice(OBJECTS), "date": _date(rng.randrange(600)),
+                            "dept": rng.choice(SUBJECTS), "hits": rng.randint(0, 99999)}, ensure_ascii=False) + ",\n"
+        entries.append(entry)
+        size += len(entry.encode())
+    body += menu + entries + ["{}];</script>\n"]
     return (head + "".join(body) + tail).encode("utf-8")
 
 
@@ -342,13 +368,21 @@ def _pss_kb(pid: int) -> int:
 
 
 class TreeSampler(threading.Thread):
-    """Samples the summed PSS of a process and all its descendants; keeps the peak."""
+    """Samples the summed PSS of a process and all its descendants; keeps the peak and the series."""
 
     def __init__(self, pid: int, interval: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.peak_kb = 0
+        self.samples: list[int] = []
         self.stop = threading.Event()
+
+    def quarters_mb(self) -> list[float]:
+        """Summed PSS at 25, 50, 75 and 100 % of the run: flat figures mean no leak."""
+        if not self.samples:
+            return []
+        n = len(self.samples)
+        return [self.samples[min(n - 1, max(0, round(n * q) - 1))] / 1024 for q in (0.25, 0.5, 0.75, 1.0)]
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -358,6 +392,8 @@ class TreeSampler(threading.Thread):
                 total += _pss_kb(pid)
                 pids.extend(tree.get(pid, []))
             self.peak_kb = max(self.peak_kb, total)
+            if total:
+                self.samples.append(total)
             self.stop.wait(self.interval)
 
 
@@ -380,13 +416,17 @@ def parse_stats(log: str) -> dict:
 
 @dataclass
 class Result:
-    pages: int
+    pages: int  # responses received (Scrapy's response_received_count)
+    rendered: int  # pages opened in the browser (scrapy-playwright's playwright/page_count)
     seconds: float
     wall: float
+    cpu: float  # user + system seconds of the crawl process and its waited-for descendants
     max_rss_mb: float
     tree_pss_mb: float
     warc_bytes: int = 0
     screenshots: int = 0
+    pictures_failed: int = 0  # screenshot steps that failed or were given up (logged by crawler.screenshots)
+    pss_quarters: list[float] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
 
@@ -418,8 +458,10 @@ def run_crawl(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, t
     # ru_maxrss (KiB) of a waited-for child covers its own waited-for descendants too, but as the
     # largest single process, not their sum.
     return Result(pages=int(stats.get("response_received_count", 0)),
+                  rendered=int(stats.get("playwright/page_count", 0)),
                   seconds=float(stats.get("elapsed_time_seconds", 0.0)), wall=wall,
-                  max_rss_mb=usage.ru_maxrss / 1024, tree_pss_mb=sampler.peak_kb / 1024, extra=stats)
+                  cpu=usage.ru_utime + usage.ru_stime, max_rss_mb=usage.ru_maxrss / 1024,
+                  tree_pss_mb=sampler.peak_kb / 1024, pss_quarters=sampler.quarters_mb(), extra=stats)
 
 
 COMMON_SETTINGS = {
@@ -440,7 +482,7 @@ def _settings_argv(settings: dict[str, str]) -> list[str]:
     return out
 
 
-def run_bare(url: str, pages: int, work: Path, timeout: float) -> Result:
+def run_bare(url: str, work: Path, timeout: float) -> Result:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCRAPY_")}
     # Run outside the project folder so Scrapy does not pick up its scrapy.cfg / settings.
     argv = [sys.executable, "-m", "scrapy", "runspider", str(THIS_FILE), "-a", f"start={url}",
@@ -467,6 +509,8 @@ def run_govevidence(registry: Path, work: Path, timeout: float, budget: int, *, 
     result = run_crawl(argv, environment, ROOT, work / "crawl.log", timeout)
     result.warc_bytes = sum(p.stat().st_size for p in data.glob("warc/**/*.warc.gz"))
     result.screenshots = sum(1 for _ in data.glob("screenshots/**/*.png"))
+    log = (work / "crawl.log").read_text(encoding="utf-8", errors="replace")
+    result.pictures_failed = len(re.findall(r"\[crawler\.screenshots\] \w+: .*failed", log))
     return result
 
 
@@ -495,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default=",".join(CONFIGS),
                         help=f"comma-separated subset of {','.join(CONFIGS)} (default all)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds before a crawl is killed (default 900)")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the uncounted warm-up crawls")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (logs, WARC, databases)")
     args = parser.parse_args(argv)
     if args.pages < SPECIAL + 2 or args.shots < 1 or args.repeat < 1:
@@ -504,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown configuration(s): {', '.join(sorted(unknown))}")
 
+    load_before = os.getloadavg()[0]
     site = build_site(args.pages, args.page_kb)
     html_bytes = sum(len(b) for b in site.values())
     tmp = Path(tempfile.mkdtemp(prefix="govevidence-crawl-bench-"))
@@ -516,18 +562,29 @@ def main(argv: list[str] | None = None) -> int:
             rendered_registry = tmp / "registry-rendered.yaml"
             write_registry(registry, server.url, render=False)
             write_registry(rendered_registry, server.url, render=True)
+
+            def run(config: str, label: str, budget: int | None = None) -> Result:
+                work = tmp / label
+                work.mkdir()
+                if config == "bare":
+                    return run_bare(server.url, work, args.timeout)
+                if config in ("plain", "warc"):
+                    return run_govevidence(registry, work, args.timeout, budget or args.pages + 10,
+                                           warc=config == "warc", screenshots=False)
+                return run_govevidence(rendered_registry, work, args.timeout, budget or args.shots,
+                                       warc=True, screenshots=config == "shots")
+
+            if not args.no_warmup:
+                # Not counted: the first crawl of a fresh machine pays for cold imports, bytecode
+                # compilation and the first chromium start.
+                print("  warming up (not counted)", flush=True)
+                run("bare", "warmup-bare")
+                run("warc", "warmup-warc", budget=10)
+                if {"shots", "render"} & set(configs):
+                    run("render", "warmup-render", budget=2)
             for repeat in range(args.repeat):
                 for config in configs:
-                    work = tmp / f"{config}-{repeat + 1}"
-                    work.mkdir()
-                    if config == "bare":
-                        result = run_bare(server.url, args.pages, work, args.timeout)
-                    elif config in ("plain", "warc"):
-                        result = run_govevidence(registry, work, args.timeout, args.pages + 10,
-                                                 warc=config == "warc", screenshots=False)
-                    else:
-                        result = run_govevidence(rendered_registry, work, args.timeout, args.shots,
-                                                 warc=True, screenshots=config == "shots")
+                    result = run(config, f"{config}-{repeat + 1}")
                     results[config].append(result)
                     print(f"  run {repeat + 1} {config:<6} {result.pages:>5} pages {result.seconds:7.2f} s crawl "
                           f"{result.wall:7.2f} s wall", flush=True)
@@ -538,22 +595,28 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     med = {c: {k: _median([getattr(r, k) for r in rs]) for k in
-               ("pages", "seconds", "wall", "max_rss_mb", "tree_pss_mb", "warc_bytes", "screenshots")}
+               ("pages", "rendered", "seconds", "wall", "cpu", "max_rss_mb", "tree_pss_mb", "warc_bytes", "screenshots",
+                "pictures_failed")}
            for c, rs in results.items()}
-    for figures in med.values():
-        figures["rate"] = figures["pages"] / figures["seconds"] if figures["seconds"] else float("nan")
+    for config, figures in med.items():
+        # Rendered crawls are measured per page the browser drew (each is also fetched raw first).
+        figures["unit"] = figures["rendered"] if config in ("shots", "render") else figures["pages"]
+        figures["rate"] = figures["unit"] / figures["seconds"] if figures["seconds"] else float("nan")
     bare_rate = med.get("bare", {}).get("rate")
 
-    header = ("configuration", "pages", "crawl s", "pages/s", "vs bare", "s/page", "wall s",
+    header = ("configuration", "pages", "rendered", "crawl s", "pages/s", "vs bare", "s/page", "CPU ms/page", "wall s",
               "max RSS MB", "tree PSS MB", "WARC KB/page")
     rows = []
     for config, figures in med.items():
+        unit = figures["unit"]
         rows.append((
-            CONFIGS[config], f"{figures['pages']:.0f}", f"{figures['seconds']:.2f}", f"{figures['rate']:.1f}",
-            f"{figures['rate'] / bare_rate:.2f}" if bare_rate else "-",
-            f"{figures['seconds'] / figures['pages']:.3f}" if figures["pages"] else "-",
+            CONFIGS[config], f"{figures['pages']:.0f}", f"{figures['rendered']:.0f}" if figures["rendered"] else "-",
+            f"{figures['seconds']:.2f}", f"{figures['rate']:.1f}",
+            f"{figures['rate'] / bare_rate:.2f}" if bare_rate and config not in ("shots", "render") else "-",
+            f"{figures['seconds'] / unit:.3f}" if unit else "-",
+            f"{figures['cpu'] / unit * 1000:.0f}" if unit else "-",
             f"{figures['wall']:.1f}", f"{figures['max_rss_mb']:.0f}", f"{figures['tree_pss_mb']:.0f}",
-            f"{figures['warc_bytes'] / figures['pages'] / 1024:.1f}" if figures["warc_bytes"] and figures["pages"] else "-",
+            f"{figures['warc_bytes'] / unit / 1024:.1f}" if figures["warc_bytes"] and unit else "-",
         ))
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print()
@@ -561,26 +624,42 @@ def main(argv: list[str] | None = None) -> int:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
-    print(f"(medians of {args.repeat} run(s); max RSS = largest single process of the crawl's process tree, "
-          "e.g. one chromium process; tree PSS = peak summed PSS of all its processes, sampled every 0.25 s)")
+    print(f"Medians of {args.repeat} run(s); 1-minute load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after.\n"
+          "pages/s, s/page and CPU ms/page of the rendered crawls count the pages the browser drew.\n"
+          "max RSS: largest single process of the crawl's process tree (for rendered crawls, one chromium process);\n"
+          "tree PSS: peak of the summed PSS of all its processes, sampled every 0.25 s.")
 
     summary = []
     if "plain" in med and "warc" in med:
         cost = (1 - med["warc"]["rate"] / med["plain"]["rate"]) * 100
-        summary.append(f"archiving costs {cost:.0f} % of throughput")
+        cpu = (med["warc"]["cpu"] / med["warc"]["unit"]) / (med["plain"]["cpu"] / med["plain"]["unit"]) * 100 - 100
+        # Half the range of pages/s over the runs of one configuration, relative to its median.
+        spreads = [(max(rates) - min(rates)) / 2 / statistics.median(rates) * 100
+                   for rates in ([r.pages / r.seconds for r in results[c] if r.seconds] for c in ("plain", "warc"))
+                   if len(rates) > 1]
+        spread_text = f"run-to-run spread ±{max(spreads):.0f} %, " if spreads else ""
+        summary.append(f"archiving costs {cost:.0f} % of throughput ({spread_text}{cpu:+.0f} % CPU per page)")
     if "bare" in med and "plain" in med:
         summary.append(f"GovEvidence without WARC runs at {med['plain']['rate'] / bare_rate * 100:.0f} % of bare Scrapy")
-    if "shots" in med and med["shots"]["pages"]:
-        per_page = med["shots"]["seconds"] / med["shots"]["pages"]
+    if "shots" in med and med["shots"]["rendered"]:
+        per_page = med["shots"]["seconds"] / med["shots"]["rendered"]
         text = f"rendered pages with screenshots {per_page:.2f} s/page"
-        if "render" in med and med["render"]["pages"]:
-            render_only = med["render"]["seconds"] / med["render"]["pages"]
+        if "render" in med and med["render"]["rendered"]:
+            render_only = med["render"]["seconds"] / med["render"]["rendered"]
             text += f" ({render_only:.2f} s rendering + {per_page - render_only:.2f} s screenshots)"
         summary.append(text)
-    if "shots" in med:
-        summary.append(f"{med['shots']['screenshots']:.0f} PNGs for {med['shots']['pages']:.0f} rendered pages")
+    if "shots" in med and med["shots"]["rendered"]:
+        summary.append(f"{med['shots']['screenshots'] / med['shots']['rendered']:.1f} PNGs and "
+                       f"{med['shots']['pictures_failed'] / med['shots']['rendered']:.1f} failed screenshot steps "
+                       "per rendered page")
     if summary:
         print("; ".join(summary))
+    for config, rs in results.items():
+        quarters = rs[-1].pss_quarters
+        if quarters:
+            print(f"{CONFIGS[config]}: tree PSS at 25/50/75/100 % of the last run: "
+                  + " / ".join(f"{q:.0f}" for q in quarters) + " MB")
     return 0
 
 
