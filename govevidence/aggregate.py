@@ -64,8 +64,9 @@ def aggregate_source(crawl: SourceCrawl, indicators: Iterable[str]) -> list[dict
                         "details": {"pages_present": len(present), "pages_checked": len(pages_ok)}})
         elif not looked:
             reason = next((r.get("checked") for r in rows if r["verdict"] == "unknown" and r.get("checked")), None)
-            out.append({**base, "verdict": "unknown" if indicator != "site.reachable" or not rows else rows[0]["verdict"],
-                        "value": rows[0].get("value") if rows else None,
+            # site.reachable keeps the crawler's own verdict (absent when the site did not answer).
+            verdict = rows[0]["verdict"] if indicator == "site.reachable" and rows else "unknown"
+            out.append({**base, "verdict": verdict, "value": rows[0].get("value") if rows else None,
                         "checked": reason or f"source not looked at: {crawl.home_status or 'not attempted'}",
                         "details": {"pages_checked": len(pages_ok)}})
         else:
