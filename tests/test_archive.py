@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
-from db.models import CrawlRun, Finding, PageCapture, Source, Target, WarcRecord
+from db.models import CrawlRun, Finding, PageCapture, Source, WarcRecord
 from db.session import get_engine
 from govevidence.cli import main
 from govevidence.crawl import SANDBOX_SETTINGS, scrapy_command, scrapy_crawl

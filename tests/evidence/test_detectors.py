@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from evidence import Page, detect
-from evidence_fixtures import NOW, findings_of
+from evidence_fixtures import findings_of
 
 CASES = [
     # (indicator, kind, body html, expected verdict, expected value)

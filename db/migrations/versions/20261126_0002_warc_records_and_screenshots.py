@@ -7,7 +7,6 @@ Create Date: 2026-11-26 05:45:51.246800
 
 from alembic import op
 import sqlalchemy as sa
-import db.base
 
 
 revision = '0002'
