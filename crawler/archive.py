@@ -13,7 +13,6 @@ A payload already archived (in this run or an earlier one) is written as a
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 from http import HTTPStatus
@@ -28,7 +27,7 @@ from scrapy.http import Response
 from sqlalchemy import insert, select
 
 import govevidence
-from crawler.warc import RecordPointer, RotatingWarcWriter
+from crawler.warc import RecordPointer, RotatingWarcWriter, utc_timestamp
 from db.models import WarcRecord
 from db.session import data_dir, ensure_schema, get_engine, session_factory
 
@@ -80,7 +79,7 @@ class WarcArchive:
     def spider_opened(self, spider: Spider) -> None:
         ensure_schema(self.engine)
         self.run_id = getattr(spider, "run_id", None)
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+        stamp = utc_timestamp()
         run = f"{self.run_id:05d}" if self.run_id else stamp
         settings = self.crawler.settings
         info = {
@@ -109,10 +108,6 @@ class WarcArchive:
         self.crawler.stats.set_value("govevidence/warc_records", self.records)
         self.crawler.stats.set_value("govevidence/warc_revisits", self.revisits)
         self.crawler.stats.set_value("govevidence/warc_files", len(self.writer.files) if self.writer else 0)
-
-    @property
-    def files(self) -> list[Path]:
-        return list(self.writer.files) if self.writer else []
 
     # --- records ---------------------------------------------------------------------------
     def response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:

@@ -220,7 +220,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sandbox import Sandbox
 
     ensure_schema(get_engine())
-    run_ids: list[int] = []
     with Sandbox(port=args.port, slow_seconds=args.slow_seconds) as sandbox, tempfile.TemporaryDirectory() as tmp:
         registry = Path(tmp) / "sandbox-registry.yaml"
         sandbox.write_registry(registry)

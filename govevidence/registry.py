@@ -111,9 +111,6 @@ class Registry(BaseModel):
             if (not wanted or t.code in wanted) and (level is None or t.level == level)
         ]
 
-    def get(self, code: str) -> TargetEntry:
-        return self.select([code])[0]
-
 
 def _describe(data: object, loc: tuple) -> str:
     """Turn a pydantic location into 'targets[3] (330100 杭州市): sources[0].url'."""
