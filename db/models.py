@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -122,6 +123,15 @@ class PageCapture(Base):
     warc_record_id: Mapped[Optional[str]] = mapped_column(String(80))
     warc_offset: Mapped[Optional[int]] = mapped_column(BigInteger)
     screenshot: Mapped[Optional[str]] = mapped_column(Text)
+    # Provenance: the address the answer came from and, over HTTPS, what the server presented.
+    ip_address: Mapped[Optional[str]] = mapped_column(String(64))
+    tls_version: Mapped[Optional[str]] = mapped_column(String(16))
+    cert_chain_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    cert_valid: Mapped[Optional[bool]] = mapped_column(Boolean)
+    cert_error: Mapped[Optional[str]] = mapped_column(Text)
+    # Why a browser drew this capture (None: fetched without one).
+    render_reason: Mapped[Optional[str]] = mapped_column(String(32))
+    warc_request_id: Mapped[Optional[str]] = mapped_column(String(80))
 
     __table_args__ = (
         UniqueConstraint("run_id", "source_id", "requested_url", "rendered", name="uq_page_captures_run_source_url"),
@@ -191,8 +201,32 @@ class ReviewDecision(Base):
     decided_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[Optional[str]] = mapped_column(Text)
+    # A correction's new verdict and value (None: unchanged).
+    verdict: Mapped[Optional[str]] = mapped_column(String(8))
+    value: Mapped[Optional[str]] = mapped_column(Text)
 
     __table_args__ = (CheckConstraint(_in("decision", DECISIONS), name="decision"),)
+
+
+class RunAnchor(Base):
+    """An outside witness of a sealed run: an RFC 3161 time-stamp token over the run's manifest
+    digest and the audit chain head at sealing. Whoever rewrites the chain afterwards cannot
+    make the token's imprint match again."""
+
+    __tablename__ = "run_anchors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # "rfc3161"
+    audit_entry_id: Mapped[int] = mapped_column(BigInteger)
+    audit_hash: Mapped[str] = mapped_column(String(64))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    imprint_sha256: Mapped[str] = mapped_column(String(64))
+    tsa_url: Mapped[Optional[str]] = mapped_column(Text)
+    token: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
+    token_file: Mapped[Optional[str]] = mapped_column(Text)
+    gen_time: Mapped[Optional[dt.datetime]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class AuditEntry(Base):
