@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 
+# Scrapy's cookie handling asks tldextract for the Public Suffix List, which it would download
+# on first use; the crawler contacts no host but the sites it evaluates, so tldextract uses the
+# snapshot it ships with. Read when Scrapy's cookies middleware is imported, after this module.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
 BOT_NAME = "govevidence"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
