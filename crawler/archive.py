@@ -9,6 +9,11 @@ for the spider to attach to its capture.
 
 A payload already archived (in this run or an earlier one) is written as a
 ``revisit`` record pointing at the original instead of being stored again.
+
+Index rows are written in batches — at 200 pending rows, and at least every
+``GOVEVIDENCE_INDEX_FLUSH_INTERVAL`` seconds (default 1) — and each batch is chained in
+the audit log with every row's digest. Records a hard kill left out of the index are
+indexed again from the files when the next crawl closes the dead run.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured
+from scrapy.exceptions import CloseSpider, NotConfigured
 from scrapy.http import Response
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from twisted.internet.task import LoopingCall
 
 import govevidence
 from crawler.warc import RecordPointer, RotatingWarcWriter, utc_timestamp
+from db import audit
 from db.models import WarcRecord
 from db.session import data_dir, ensure_schema, get_engine, session_factory
 
@@ -35,6 +43,25 @@ logger = logging.getLogger(__name__)
 
 # Hop-by-hop framing the archived body no longer has (Scrapy removed the chunking).
 _RENAMED_HEADERS = {"transfer-encoding"}
+BATCH = 200
+
+
+def index_rows(session: Session, run_id: int, rows: list[dict[str, Any]], recovered: bool = False) -> list[int]:
+    """Insert ``warc_records`` rows of a run and chain their digests in one audit entry;
+    returns their ids. ``recovered``: rows read back from the files after a hard kill."""
+    if not rows:
+        return []
+    rows = [{**row, "run_id": run_id} for row in rows]
+    ids = session.execute(insert(WarcRecord).returning(WarcRecord.id, sort_by_parameter_order=True), rows).scalars().all()
+    digests = {}
+    for record_id, row in zip(ids, rows):
+        row["id"] = record_id
+        digests[str(record_id)] = audit.row_digest(WarcRecord.__table__, row)
+    data: dict[str, Any] = {"run": run_id, "records": digests}
+    if recovered:
+        data["recovered"] = True
+    audit.append_many(session, "crawler", [("warc.index", "warc_records", None, data)])
+    return list(ids)
 
 
 def _headers(headers: Any) -> list[tuple[str, str]]:
@@ -61,15 +88,26 @@ class WarcArchive:
         self.seen: dict[str, dict[str, str]] = {}
         self.records = 0
         self.revisits = 0
+        self._ticker: LoopingCall | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "WarcArchive":
         settings = crawler.settings
+        if not settings.getbool("GOVEVIDENCE_RECORD", True):
+            raise NotConfigured  # only `scrapy crawl` records (crawler/commands)
         if not settings.getbool("GOVEVIDENCE_WARC_ENABLED", True):
             raise NotConfigured("WARC archiving disabled")
         root = Path(settings.get("GOVEVIDENCE_ARCHIVE_DIR") or data_dir())
         archive = cls(crawler, root, settings.getint("GOVEVIDENCE_WARC_MAX_SIZE", 1024**3))
-        crawler.signals.connect(archive.spider_opened, signal=signals.spider_opened)
+
+        def spider_opened(spider: Spider) -> None:
+            try:
+                archive.spider_opened(spider)
+            except OSError as exc:  # the WARC folder cannot be written: the run fails, saying why
+                crawler.stats.set_value("govevidence/error", f"WARC 目录无法写入（{root / 'warc'}）：{exc.strerror or exc}")
+                raise CloseSpider("archive_error") from None
+
+        crawler.signals.connect(spider_opened, signal=signals.spider_opened, weak=False)
         crawler.signals.connect(archive.response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(archive.spider_closed, signal=signals.spider_closed)
         crawler.archive = archive  # the spider writes screenshots through it
@@ -96,12 +134,25 @@ class WarcArchive:
         }
         self.writer = RotatingWarcWriter(self.root, f"warc/run-{run}", f"GOVEVIDENCE-{run}-{stamp}",
                                          self.max_size, info)
+        # A hard kill loses at most this many seconds of index rows (and the next crawl reads them back).
+        interval = settings.getfloat("GOVEVIDENCE_INDEX_FLUSH_INTERVAL", 1.0)
+        if interval > 0:
+            self._ticker = LoopingCall(self._tick)
+            self._ticker.start(interval, now=False)
+
+    def _tick(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # keep ticking; the rows are indexed again from the files if need be
+            logger.exception("Could not index WARC records")
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         self.finish()
 
     def finish(self) -> None:
         """Index what is pending and close the current file; safe to call twice."""
+        if self._ticker is not None and self._ticker.running:
+            self._ticker.stop()
         self.flush()
         if self.writer:
             self.writer.close()
@@ -176,7 +227,7 @@ class WarcArchive:
             "offset": pointer.offset, "length": pointer.length, "payload_sha256": pointer.payload_sha256,
             "refers_to": refers_to,
         })
-        if len(self.pending) >= 200:
+        if len(self.pending) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
@@ -184,4 +235,4 @@ class WarcArchive:
             return
         rows, self.pending = self.pending, []
         with self.Session.begin() as session:
-            session.execute(insert(WarcRecord), rows)
+            index_rows(session, self.run_id, rows)

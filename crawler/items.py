@@ -32,6 +32,19 @@ class PageRecord:
     warc_record_id: str | None = None
     warc_offset: int | None = None
     screenshot: str | None = None
+    # The address the answer came from (Scrapy's ``response.ip_address``).
+    ip_address: str | None = None
+    # Why a browser drew this capture: source_marked, script_shell, challenge, screenshot (None: not rendered).
+    render_reason: str | None = None
+    # The WARC ``request`` record paired with the response record, when the archive says which.
+    warc_request_id: str | None = None
+    # Over HTTPS: what the server presented (crawler.tls.connection_facts).
+    tls_version: str | None = None
+    cert_chain_sha256: str | None = None
+    cert_valid: bool | None = None
+    cert_error: str | None = None
+    # How the full-page picture was drawn and checked (segments, sizes, flags).
+    screenshot_check: dict[str, Any] | None = None
     findings: list[dict[str, Any]] = field(default_factory=list)
 
 

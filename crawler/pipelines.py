@@ -1,8 +1,11 @@
 """Persist what the spiders collect: one crawl run, its page captures and findings.
 
 Writes are batched (Core ``INSERT ... RETURNING`` for many rows at once) because a
-commit per page costs more than the fetch on a fast site. At the end of the run the
-page findings are rolled up per source and per target (``govevidence.aggregate``).
+commit per page costs more than the fetch on a fast site; a batch is written when full
+and at least every ``GOVEVIDENCE_DB_FLUSH_INTERVAL`` seconds (default 1), so a hard kill
+loses little. At the end of the run the page findings are rolled up per source and per
+target (``govevidence.aggregate``), the manifest is written and, with
+``GOVEVIDENCE_TSA_URL`` set, the run is time-stamped (``govevidence.anchor``).
 """
 
 from __future__ import annotations
@@ -17,17 +20,21 @@ from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
+from twisted.internet.task import LoopingCall
 
 import govevidence
+from crawler.archive import index_rows
 from crawler.items import PageRecord, SourceRecord
 from db import audit
 from db.base import utcnow
-from db.models import CrawlRun, Finding, PageCapture, Source, Target
+from db.models import CrawlRun, Finding, PageCapture, Source, Target, WarcRecord
 from db.session import data_dir, ensure_schema, get_engine, session_factory
+from govevidence import anchor
 from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_target
-from govevidence.manifest import verify_warc_file, write_manifest
+from govevidence.manifest import index_warc_file, verify_warc_file, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +44,7 @@ RECORDED_SETTINGS = (
     "USER_AGENT", "ROBOTSTXT_OBEY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_DELAY",
     "AUTOTHROTTLE_ENABLED", "DOWNLOAD_TIMEOUT", "RETRY_TIMES", "DOWNLOAD_MAXSIZE", "GOVEVIDENCE_PORTAL_MAX_DEPTH",
     "GOVEVIDENCE_SOURCE_MAX_DEPTH", "GOVEVIDENCE_MAX_PAGES_PER_SOURCE", "GOVEVIDENCE_AUTO_RENDER",
+    "GOVEVIDENCE_BROWSER_USER_AGENT",
 )
 
 
@@ -82,6 +90,8 @@ class EvidencePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "EvidencePipeline":
+        if not crawler.settings.getbool("GOVEVIDENCE_RECORD", True):
+            raise NotConfigured  # only `scrapy crawl` records (crawler/commands)
         return cls(crawler)
 
     # --- run lifecycle -------------------------------------------------------------
@@ -109,6 +119,21 @@ class EvidencePipeline:
             audit.append(session, "crawler", "run.start", "crawl_runs", run.id, {"spider": spider.name})
         spider.run_id = self.run_id
         logger.info("Recording crawl run %s into %s", self.run_id, self.engine.url.render_as_string())
+        interval = self.crawler.settings.getfloat("GOVEVIDENCE_DB_FLUSH_INTERVAL", 1.0)
+        if interval > 0:
+            self.ticker = LoopingCall(self._tick)
+            self.ticker.start(interval, now=False)
+
+    def _tick(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # keep ticking: the next batch may well go through
+            logger.exception("Could not write page records of run %s", self.run_id)
+
+    def _stop_ticker(self) -> None:
+        ticker = getattr(self, "ticker", None)
+        if ticker is not None and ticker.running:
+            ticker.stop()
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, PageRecord):
@@ -122,11 +147,13 @@ class EvidencePipeline:
         return item
 
     def close_spider(self) -> None:
+        self._stop_ticker()
         self.flush()
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.run_id is None:
             return
+        self._stop_ticker()
         self.flush()
         archive = getattr(self.crawler, "archive", None)
         if archive is not None:
@@ -142,6 +169,25 @@ class EvidencePipeline:
         with self.Session.begin() as session:
             manifest = write_manifest(session, self.run_id, self.archive_root)
         logger.info("Run %s: manifest %s", self.run_id, manifest)
+        self._seal()
+
+    def _seal(self) -> None:
+        """Time-stamp the sealed run with the TSA, if one is configured; never fails the run."""
+        tsa_url, ca_file, timeout = anchor.tsa_settings(self.crawler.settings)
+        if not tsa_url:
+            return
+        try:
+            with self.Session.begin() as session:
+                token = anchor.seal_run(session, self.run_id, self.archive_root, tsa_url, ca_file, timeout)
+                status = f"rfc3161 {token.token_file} ({token.gen_time.isoformat() if token.gen_time else 'no time'})"
+            logger.info("Run %s: time-stamped, %s", self.run_id, status)
+        except Exception as exc:  # an unreachable or broken TSA must not lose the run
+            reason = str(exc) if isinstance(exc, anchor.AnchorError) else f"{type(exc).__name__}: {exc}"
+            status = f"failed ({reason})"
+            logger.warning("Run %s: anchor failed (%s)", self.run_id, reason)
+        with self.Session.begin() as session:
+            run = session.get(CrawlRun, self.run_id)
+            run.stats = {**(run.stats or {}), "anchor": status}
 
     def _close_dead_runs(self, session: Session) -> None:
         """Runs left 'running' by a process on this host that no longer exists were killed:
@@ -151,13 +197,35 @@ class EvidencePipeline:
             if host.get("hostname") != self.host["hostname"] or _alive(host.get("pid")):
                 continue
             torn: list[str] = []
+            recovered = 0
             for path in sorted((self.archive_root / "warc").glob(f"run-{run.id:05d}/*.warc.gz")):
-                torn += verify_warc_file(path, str(path.relative_to(self.archive_root)))
+                label = str(path.relative_to(self.archive_root))
+                torn += verify_warc_file(path, label)
+                recovered += self._reindex(session, run.id, path, label)
             run.status, run.finish_reason = "interrupted", "killed"
-            run.stats = {**host, "truncated_warc": torn}
+            run.stats = {**host, "truncated_warc": torn, "recovered_warc_records": recovered}
             for problem in torn:
                 logger.warning("Run %s was killed: %s", run.id, problem)
-            audit.append(session, "crawler", "run.killed", "crawl_runs", run.id, {"run": run.id, "truncated_warc": torn})
+            if recovered:
+                logger.warning("Run %s was killed: %d WARC record(s) indexed again from its files", run.id, recovered)
+            audit.append(session, "crawler", "run.killed", "crawl_runs", run.id,
+                         {"run": run.id, "truncated_warc": torn, "recovered_warc_records": recovered})
+
+    @staticmethod
+    def _reindex(session: Session, run_id: int, path: Path, label: str) -> int:
+        """Index the complete records of a dead run's WARC file that its index lacks."""
+        known = set(session.execute(
+            select(WarcRecord.record_id).where(WarcRecord.run_id == run_id, WarcRecord.warc_file == label)).scalars())
+        batch: list[dict[str, Any]] = []
+        count = 0
+        for row in index_warc_file(path, label):
+            if row["record_id"] in known:
+                continue
+            batch.append(row)
+            if len(batch) >= 500:
+                count += len(index_rows(session, run_id, batch, recovered=True))
+                batch = []
+        return count + len(index_rows(session, run_id, batch, recovered=True))
 
     # --- writing ---------------------------------------------------------------------
     def flush(self) -> None:

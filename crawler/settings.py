@@ -13,10 +13,16 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 BOT_NAME = "govevidence"
 SPIDER_MODULES = ["spiders"]
 NEWSPIDER_MODULE = "spiders"
+# Only `scrapy crawl` records (database, WARC, screenshots); the project's shell, fetch,
+# parse, view, bench, check and runspider are plain Scrapy tools (crawler/commands/).
+COMMANDS_MODULE = "crawler.commands"
+# Sets USER_AGENT from GOVEVIDENCE_CONTACT, and keeps the browser out of crawls without one.
+ADDONS = {"crawler.addon.GovEvidenceAddon": 0}
 
 # --- politeness -----------------------------------------------------------------
 # The User-Agent names the project and a contact; set GOVEVIDENCE_CONTACT (an email
-# or URL) so site operators can reach whoever runs the crawl.
+# or URL) so site operators can reach whoever runs the crawl. USER_AGENT is computed from
+# it by the add-on (crawler/addon.py); setting USER_AGENT yourself overrides it.
 GOVEVIDENCE_CONTACT = os.environ.get("GOVEVIDENCE_CONTACT", "")
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 16
@@ -57,9 +63,9 @@ GOVEVIDENCE_ARCHIVE_DIR = ""
 
 # --- components -------------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
-    "scrapy.downloadermiddlewares.useragent.UserAgentMiddleware": None,
-    "crawler.middlewares.ContactUserAgentMiddleware": 500,
     "crawler.middlewares.RenderMiddleware": 560,
+    # Last before the download handler: every request, redirect hop and robots.txt fetch.
+    "crawler.addresses.AddressPolicyMiddleware": 950,
 }
 EXTENSIONS = {
     "crawler.archive.WarcArchive": 500,
@@ -67,6 +73,15 @@ EXTENSIONS = {
 ITEM_PIPELINES = {
     "crawler.pipelines.EvidencePipeline": 300,
 }
+
+# --- where the crawler may connect (crawler/addresses.py) ---------------------------
+# Private, loopback, link-local, multicast, reserved, shared (CGNAT), documentation and other
+# special addresses are refused, for Scrapy and for the browser, unless listed here (CIDRs,
+# a list or a comma-separated string). The loopback sandbox and the tests allow 127.0.0.0/8.
+GOVEVIDENCE_ALLOWED_NETWORKS: list[str] = []
+# The resolver Twisted connects with refuses those addresses too, so a name cannot be
+# re-resolved to one between the middleware's check and the connection.
+TWISTED_DNS_RESOLVER = "crawler.addresses.PolicyResolver"
 
 # Both let whoever reaches them run code inside the crawler.
 TELNETCONSOLE_ENABLED = False
@@ -90,11 +105,41 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        # No connection may bypass the address policy proxy (see PLAYWRIGHT_BROWSER_PROVIDER):
+        # WebRTC only over the proxy (no direct UDP), no DNS prefetching.
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+        "--dns-prefetch-disable",
+        # Nothing to Google at start: the account check (accounts.google.com/ListAccounts) and
+        # the on-device model manifest update (update.googleapis.com) are sent even with the
+        # flags above; pointed at reserved names they go nowhere (refused without a lookup).
+        "--gaia-url=https://gaia.invalid/",
+        "--component-updater=url-source=https://updates.invalid/",
     ],
 }
+# chromium connects only through a SOCKS5 proxy inside the crawler that checks every
+# connection (redirect hops, WebSockets, workers included) against the address policy.
+PLAYWRIGHT_BROWSER_PROVIDER = "crawler.addresses.GuardedBrowserProvider"
+# It also blocks service workers, which fetch outside request interception. And every
+# intercepted request whose address is refused is aborted (only those).
+PLAYWRIGHT_ABORT_REQUEST = "crawler.addresses.abort_refused_request"
 PLAYWRIGHT_MAX_CONTEXTS = 1
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+
+# --- provenance and anchoring -------------------------------------------------------
+# Every HTTPS capture records the TLS version, the SHA-256 of the certificate chain presented
+# and whether it validated (crawler/tls.py); sites with bad certificates are still collected.
+DOWNLOADER_CLIENTCONTEXTFACTORY = "crawler.tls.TlsFactsContextFactory"
+# Extra trusted roots (PEM) next to the system store, for validating certificates.
+GOVEVIDENCE_CA_BUNDLE = os.environ.get("GOVEVIDENCE_CA_BUNDLE", "")
+# RFC 3161 time-stamping authority that witnesses each sealed run (empty: none), and the
+# PEM file of its certificate chain used by `govevidence verify` to check the tokens.
+GOVEVIDENCE_TSA_URL = os.environ.get("GOVEVIDENCE_TSA_URL", "")
+GOVEVIDENCE_TSA_CA_FILE = os.environ.get("GOVEVIDENCE_TSA_CA_FILE", "")
+GOVEVIDENCE_TSA_TIMEOUT = 10
+# A kill loses at most this many seconds of captures and WARC index rows.
+GOVEVIDENCE_DB_FLUSH_INTERVAL = 1.0
+GOVEVIDENCE_INDEX_FLUSH_INTERVAL = 1.0
 
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any, Optional
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -132,6 +133,8 @@ class PageCapture(Base):
     # Why a browser drew this capture (None: fetched without one).
     render_reason: Mapped[Optional[str]] = mapped_column(String(32))
     warc_request_id: Mapped[Optional[str]] = mapped_column(String(80))
+    # How the full-page picture was drawn and checked (segments, sizes, truncated / mismatch flags).
+    screenshot_check: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
 
     __table_args__ = (
         UniqueConstraint("run_id", "source_id", "requested_url", "rendered", name="uq_page_captures_run_source_url"),

@@ -1,13 +1,27 @@
-"""One engine and session factory per database URL, and schema migration on first use.
+"""One engine and session factory per database URL, and schema migration under a lock.
 
 The default database is an embedded SQLite file in the local data folder
 (``GOVEVIDENCE_DATA_DIR``, default ``./data``); ``DATABASE_URL`` selects any other
 SQLAlchemy URL, e.g. ``postgresql+psycopg://user@127.0.0.1/govevidence``.
+
+Only ``scrapy crawl`` and ``govevidence db upgrade`` migrate (``ensure_schema`` /
+``upgrade``), each holding a database-wide lock for the whole upgrade so that two
+crawls starting on a fresh database do not both create the tables. Commands that
+only read call ``require_schema``, which refuses an empty or outdated database.
+
+Problems a user can cause (a bad URL, a database that cannot be reached, a data folder
+that cannot be written) raise ``DatabaseError`` / ``StorageError`` with a one-line
+message in which any password is hidden.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import tempfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,15 +29,71 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from alembic.util import CommandError
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Key of the PostgreSQL advisory lock held while migrating (any constant bigint).
+MIGRATION_LOCK_KEY = zlib.crc32(b"govevidence.migrations")
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be used as configured; the message is one line, password hidden."""
+
+
+class SchemaNotCurrent(DatabaseError):
+    """The database is empty, older or newer than this version of the code."""
+
+
+class StorageError(OSError):
+    """The data folder cannot be created or written; the message is one line."""
+
+
+def safe_url(url: object) -> str:
+    """A database URL fit to print: the password, if any, replaced by ``***``."""
+    if isinstance(url, Engine):
+        url = url.url
+    if not isinstance(url, str):
+        return url.render_as_string(hide_password=True)  # type: ignore[attr-defined]
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^/@:]*):[^@/]*@", r"\1:***@", url)
+
+
+def _first_line(text_: str) -> str:
+    return next((line.strip() for line in text_.splitlines() if line.strip()), "")
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own words for a database error, without SQLAlchemy's decorations."""
+    orig = getattr(exc, "orig", None)
+    if isinstance(exc, DBAPIError) and orig is not None:
+        return _first_line(str(orig)) or type(orig).__name__
+    return _first_line(str(exc)) or type(exc).__name__
 
 
 def data_dir() -> Path:
     path = Path(os.environ.get("GOVEVIDENCE_DATA_DIR", "data"))
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"数据目录 {path} 无法创建（GOVEVIDENCE_DATA_DIR）：{exc.strerror or exc}") from None
+    return path
+
+
+def writable_folder(path: Path, what: str = "数据目录") -> Path:
+    """Create the folder if need be and prove that files can be written in it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise StorageError(f"{what} {path} 无法写入：{exc.strerror or exc}") from None
     return path
 
 
@@ -47,7 +117,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def get_engine(url: str | None = None) -> Engine:
     """The shared engine of a URL (default: DATABASE_URL, else the local SQLite file)."""
-    return _engine(database_url(url))
+    resolved = database_url(url)
+    try:
+        return _engine(resolved)
+    except (ArgumentError, ValueError) as exc:
+        raise DatabaseError(f"数据库地址无效（DATABASE_URL={safe_url(resolved)}）：{_reason(exc)}") from None
+    except ImportError as exc:  # the URL names a driver that is not installed
+        raise DatabaseError(
+            f"数据库驱动未安装（DATABASE_URL={safe_url(resolved)}）：{_reason(exc)}；"
+            "PostgreSQL 请用 postgresql+psycopg://") from None
 
 
 @lru_cache(maxsize=8)
@@ -64,15 +142,27 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
     return sessionmaker(get_engine(url), expire_on_commit=False)
 
 
+@contextmanager
+def database_errors(engine: Engine) -> Iterator[None]:
+    """Turn a failure to reach or use the database into a one-line ``DatabaseError``."""
+    try:
+        yield
+    except DatabaseError:
+        raise
+    except (SQLAlchemyError, OSError) as exc:
+        raise DatabaseError(f"无法使用数据库 {safe_url(engine)}：{_reason(exc)}") from None
+
+
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # The options are a ConfigParser: a literal "%" (URL-encoded passwords) must be doubled.
+    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return config
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
+    with database_errors(engine), engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -80,15 +170,49 @@ def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
+def _lock_for_migration(connection) -> None:
+    """Take the database-wide migration lock inside the connection's transaction.
+
+    PostgreSQL: an advisory lock, released at commit or rollback. SQLite: the write lock
+    (``BEGIN IMMEDIATE``), which a second writer waits for (busy_timeout).
+    """
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    elif dialect == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations (``govevidence db upgrade``)."""
+    """Apply migrations (``govevidence db upgrade``), holding the migration lock throughout.
+
+    A process that waited for the lock finds the schema already upgraded and does nothing.
+    """
     config = alembic_config(engine)
-    with engine.begin() as connection:
+    with database_errors(engine), engine.connect() as connection:
+        _lock_for_migration(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+        connection.commit()
 
 
 def ensure_schema(engine: Engine) -> None:
     """Bring a new or older database to the newest schema; cheap when already there."""
     if current_revision(engine) != head_revision(engine):
         upgrade(engine)
+
+
+def require_schema(engine: Engine) -> None:
+    """Refuse a database whose schema is not the one this code was written for (no migration)."""
+    current, head = current_revision(engine), head_revision(engine)
+    if current == head:
+        return
+    where = safe_url(engine)
+    if current is None:
+        raise SchemaNotCurrent(f"数据库 {where} 是空库：请先运行 govevidence db upgrade")
+    try:
+        ScriptDirectory.from_config(alembic_config(engine)).get_revision(current)
+    except CommandError:
+        raise SchemaNotCurrent(
+            f"数据库 {where} 的版本 {current} 比本程序（最新 {head}）新：请升级 GovEvidence") from None
+    raise SchemaNotCurrent(f"数据库 {where} 的版本 {current} 低于本程序需要的 {head}：请先运行 govevidence db upgrade")

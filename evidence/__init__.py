@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from .catalogue import Catalogue, CatalogueError, Indicator, SOURCE_KINDS, indicators_for, load_catalogue
-from .detectors import DETECTORS, Context
+from .detectors import DETECTORS, Context, plan_for
 from .finding import ABSENT, PRESENT, UNKNOWN, DiscoveredSource, Finding
 from .page import Page
 from .sources import discover_sources
@@ -36,11 +36,12 @@ def detect(page: Page, *, now: dt.date | dt.datetime | None = None, catalogue: C
     if isinstance(now, dt.datetime):
         now = now.date()
     today = now or dt.datetime.now(dt.timezone.utc).date()
+    plan = plan_for(catalogue)
     findings: list[Finding] = []
     for indicator in catalogue.for_kind(page.kind):
         if indicator.crawler_only:
             continue
-        ctx = Context(now=today, version=f"{DETECTOR_VERSION}+{indicator.id}.v{indicator.version}")
+        ctx = Context(now=today, version=f"{DETECTOR_VERSION}+{indicator.id}.v{indicator.version}", plan=plan)
         finding = DETECTORS[indicator.detector](page, indicator, ctx)
         if finding is not None:
             findings.append(finding)

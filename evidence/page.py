@@ -35,6 +35,16 @@ STUB_MAX_CHARS = 30
 _QUOTED_ID = re.compile(r"['\"]#?([A-Za-z][\w-]*)['\"]")
 _WS = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
 _DIGITS = re.compile(r"\d+")
+# ``http(s)://host[:port]`` followed by the path, query, fragment or the end: an ASCII host without
+# user information or brackets, which ``urlsplit(url).hostname`` returns as it is (lower-cased).
+_PLAIN_HOST = re.compile(r"https?://([A-Za-z0-9.\-_~%]*)(?::[0-9]*)?(?=[/?#]|$)")
+# Link targets ``Page.absolute`` can resolve without ``urljoin`` (see ``Page._plain_join``).
+_PLAIN_HREF = re.compile(
+    r"(?P<origin>https?://[A-Za-z0-9.\-_~%:@]+(?=[/?#]|$))?"
+    r"(?P<path>[^\x00-\x20\x7f\s?#;\\]*)(?:\?[^\x00-\x20\x7f\s#]+)?(?:#[^\x00-\x20\x7f\s]+)?"
+)
+# Elements whose end separates their text from what follows (``raw_text`` puts a space there).
+_BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6"})
 _SIMPLE_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _STATE_CLASSES = frozenset({"on", "active", "cur", "current", "hover", "show", "hide", "hidden", "dn", "selected", "sel"})
 # A hover menu's trigger is a short label: a nav item, not a paragraph.
@@ -51,7 +61,8 @@ def normalize_space(text: str) -> str:
 
 def host_of(url: str) -> str:
     """Lower-case host without a leading ``www.`` and without port."""
-    host = (urlsplit(url).hostname or "").lower()
+    m = _PLAIN_HOST.match(url)  # the common shape, read without urlsplit (same result)
+    host = m.group(1).lower() if m else (urlsplit(url).hostname or "").lower()
     return host[4:] if host.startswith("www.") else host
 
 
@@ -284,7 +295,7 @@ class Page:
     def is_stub(self) -> bool:
         """Almost nothing visible (a redirect or script shell): absent findings say little."""
         if "stub" not in self._cache:
-            self._cache["stub"] = len(self.visible_text(self.body)) < STUB_MAX_CHARS and len(self.links()) < 3
+            self._cache["stub"] = len(self.links()) < 3 and len(self.visible_text(self.body)) < STUB_MAX_CHARS
         return self._cache["stub"]
 
     @staticmethod
@@ -310,12 +321,51 @@ class Page:
         for child in el:
             if isinstance(child.tag, str):
                 parts.append(self.raw_text(child))
-                if child.tag in ("br", "p", "div", "li", "tr", "td", "th", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6"):
+                if child.tag in _BLOCK_TAGS:
                     parts.append(" ")
             parts.append(child.tail or "")
         text = "".join(parts)
         self._vtext[el] = text
         return text
+
+    def longer_than(self, limit: int) -> set:
+        """Visible body elements whose visible text is longer than ``limit`` characters.
+
+        Built bottom-up: an element with a long child is long (its text contains the child's),
+        so the text of large blocks is never put together just to learn that it is long. The
+        raw text of every other element is cached on the way.
+        """
+        key = ("long", limit)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        found = set()
+        raw = self._vtext
+        get = raw.get
+        visible_text = self.visible_text
+        for el in reversed(list(self.visible_elements())):  # descendants before their ancestors
+            cached = get(el)
+            if cached is None:
+                parts = [el.text or ""]
+                for child in el:
+                    tag = child.tag
+                    if tag.__class__ is str:
+                        if child in found:
+                            break
+                        # every visible child was done before its parent; a hidden one shows nothing
+                        parts.append(get(child, ""))
+                        if tag in _BLOCK_TAGS:
+                            parts.append(" ")
+                    parts.append(child.tail or "")
+                else:
+                    cached = raw[el] = "".join(parts)
+                if cached is None:
+                    found.add(el)
+                    continue
+            if len(cached) > limit and len(visible_text(el)) > limit:
+                found.add(el)
+        self._cache[key] = found
+        return found
 
     def visible_text(self, el) -> str:
         cache = self._cache.setdefault("ntext", {})
@@ -411,12 +461,58 @@ class Page:
         if low.startswith(("javascript:", "mailto:", "tel:", "#", "data:")):
             resolved = None
         else:
-            try:
-                resolved = urljoin(self.base_url, target)
-            except ValueError:
-                resolved = None
+            resolved = self._plain_join(target)
+            if resolved is None:
+                try:
+                    resolved = urljoin(self.base_url, target)
+                except ValueError:
+                    resolved = None
         cache[href] = resolved
         return resolved
+
+    def _plain_join(self, target: str) -> str | None:
+        """``urljoin(base_url, target)`` for the plain shapes where it is a concatenation, else None.
+
+        Plain: no whitespace, control characters, ``;`` parameters or empty ``?`` / ``#``; an
+        ``http(s)://`` URL with an ASCII host stays as it is; a rooted path (``/a/b.html``) or a
+        relative one (``a/b.html``, no ``:``) without ``.``/``..`` (or, relative, empty) segments
+        is appended to the base's origin or directory. Everything else goes through ``urljoin``.
+        """
+        m = _PLAIN_HREF.fullmatch(target)
+        if m is None:
+            return None
+        if m.group("origin"):
+            return target
+        joins = self._cache.get("joins")
+        if joins is None:
+            joins = self._cache["joins"] = self._join_prefixes()
+        if joins is None:
+            return None
+        origin, directory = joins
+        path = m.group("path")
+        if not path:
+            return None  # "?page=2" keeps the base's own path
+        segments = path.split("/")
+        if path.startswith("/"):
+            if path.startswith("//") or "." in segments or ".." in segments:
+                return None
+            return origin + target
+        if ":" in path or any(seg in ("", ".", "..") for seg in segments[:-1]) or segments[-1] in (".", ".."):
+            return None
+        return directory + target
+
+    def _join_prefixes(self) -> tuple[str, str] | None:
+        """(origin, directory) of the base URL as ``urljoin`` resolves against them."""
+        try:
+            parts = urlsplit(self.base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                return None
+            probe = urljoin(self.base_url, "x")
+        except ValueError:
+            return None
+        if not probe.endswith("x"):
+            return None
+        return f"{parts.scheme}://{parts.netloc}", probe[:-1]
 
     @property
     def base_url(self) -> str:
@@ -426,41 +522,70 @@ class Page:
         return self._cache["base"]
 
     def locator(self, el) -> str:
-        """A CSS selector matching exactly this element (unique id, else a nth-of-type path)."""
-        ident = el.get("id")
+        """A CSS selector matching exactly this element (unique id, else a nth-of-type path).
+
+        The path of an element is its parent's locator plus one step, so paths are built once
+        per ancestor and the sibling positions once per parent.
+        """
+        if not isinstance(el.tag, str):
+            return ""
+        cache = self._cache.setdefault("locators", {})
+        found = cache.get(el)
+        if found is not None:
+            return found
+        chain = []
+        node = el
+        while node is not None and node not in cache:
+            chain.append(node)
+            ident = node.get("id")
+            if ident and _SIMPLE_IDENT.match(ident) and len(self._ids().get(ident, ())) == 1:
+                break  # "#id" needs no parent
+            node = node.getparent()
+        for node in reversed(chain):
+            cache[node] = self._locator_step(node, cache)
+        found = cache[el]
+        if found.startswith("html:nth-of-type"):
+            head, sep, rest = found.partition(" > ")
+            found = "html" + sep + rest
+        return found
+
+    def _locator_step(self, node, cache: dict) -> str:
+        ident = node.get("id")
         if ident and _SIMPLE_IDENT.match(ident) and len(self._ids().get(ident, ())) == 1:
             return f"#{ident}"
-        steps: list[str] = []
-        node = el
-        while node is not None and isinstance(node.tag, str):
-            parent = node.getparent()
-            tag = node.tag.lower()
-            if parent is None:
-                steps.append(tag if _SIMPLE_IDENT.match(tag) else "*")
-                break
-            node_id = node.get("id")
-            if node is not el and node_id and _SIMPLE_IDENT.match(node_id) and len(self._ids().get(node_id, ())) == 1:
-                steps.append(f"#{node_id}")
-                break
-            if tag in ("body", "head") and parent.getparent() is None:
-                steps.append(tag)
-            elif _SIMPLE_IDENT.match(tag):
-                index = 1 + sum(1 for sib in node.itersiblings(preceding=True) if sib.tag == node.tag)
-                steps.append(f"{tag}:nth-of-type({index})")
-            else:
-                index = 1 + sum(1 for sib in node.itersiblings(preceding=True) if isinstance(sib.tag, str))
-                steps.append(f"*:nth-child({index})")
-            node = parent
-        steps.reverse()
-        if steps and steps[0].startswith("html:nth-of-type"):
-            steps[0] = "html"
-        return " > ".join(steps)
+        parent = node.getparent()
+        tag = node.tag.lower()
+        if parent is None:
+            return tag if _SIMPLE_IDENT.match(tag) else "*"
+        if tag in ("body", "head") and parent.getparent() is None:
+            step = tag
+        elif _SIMPLE_IDENT.match(tag):
+            step = f"{tag}:nth-of-type({self._sibling_positions(parent)[node][0]})"
+        else:
+            step = f"*:nth-child({self._sibling_positions(parent)[node][1]})"
+        return f"{cache[parent]} > {step}"
+
+    def _sibling_positions(self, parent) -> dict:
+        """child -> (position among siblings of its tag, position among element siblings), 1-based."""
+        cache = self._cache.setdefault("siblings", {})
+        positions = cache.get(parent)
+        if positions is None:
+            positions = cache[parent] = {}
+            by_tag: dict = {}
+            elements = 0
+            for child in parent:
+                by_tag[child.tag] = by_tag.get(child.tag, 0) + 1
+                if isinstance(child.tag, str):
+                    elements += 1
+                positions[child] = (by_tag[child.tag], elements)
+        return positions
 
     def _ids(self) -> dict:
         if "ids" not in self._cache:
             ids: dict[str, list] = {}
-            for el in self.tree.iter():
-                if isinstance(el.tag, str) and el.get("id"):
-                    ids.setdefault(el.get("id"), []).append(el)
+            for el in self.tree.xpath("//*[@id]"):  # document order, like iterating the tree
+                ident = el.get("id")
+                if ident:
+                    ids.setdefault(ident, []).append(el)
             self._cache["ids"] = ids
         return self._cache["ids"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .catalogue import load_catalogue
-from .detectors import department_links, iter_link_matches
+from .detectors import department_links, iter_link_matches, plan_for
+from .entries import cached_host
 from .finding import DiscoveredSource
 from .page import Page, host_of
 
@@ -16,6 +17,7 @@ def discover_sources(page: Page) -> list[DiscoveredSource]:
     interaction section usually lives on the portal itself). One entry per (kind, url).
     """
     catalogue = load_catalogue()
+    plan = plan_for(catalogue)
     own_host = host_of(page.url)
     found: list[DiscoveredSource] = []
     seen: set[tuple[str, str]] = set()
@@ -28,11 +30,11 @@ def discover_sources(page: Page) -> list[DiscoveredSource]:
             how, items = department_links(page, rules)
             matches = items if how else []
         else:
-            matches = iter_link_matches(page, rules)
+            matches = iter_link_matches(page, rules, plan=plan)
         for el, label, href in matches:
             if not href or not href.startswith(("http://", "https://")):
                 continue
-            if not rules.same_site and host_of(href) == own_host:
+            if not rules.same_site and cached_host(page, href) == own_host:
                 continue
             key = (kind, href)
             if key in seen:

@@ -4,8 +4,12 @@ Rules a scorer can rely on:
 - ``present`` when any page of the source shows the indicator;
 - ``unknown`` when nothing shows it and the source could not be looked at (its home
   page was unreachable, timed out or was blocked);
-- ``absent`` only when the source was looked at and no page shows it; the finding
-  says how many pages were checked.
+- ``absent`` only when the source was looked at (its home page was fetched and read:
+  error status ``ok``) and no page shows it, and at least one page that was read was
+  really searched for it (a page finding ``absent`` on an ``ok`` capture; raw HTML that a
+  browser draws next is not searched); the finding says how many pages were checked.
+  Any other home status (``empty``, ``unreadable``, ``challenge``, ``refused_redirect``,
+  ``private_address``, ``browser_unavailable``, …) gives ``unknown``.
 A target's verdict is ``present`` if any of its sources shows the indicator,
 ``unknown`` if none does and one that could have was not looked at, else ``absent``.
 """
@@ -51,26 +55,31 @@ def aggregate_source(crawl: SourceCrawl, indicators: Iterable[str]) -> list[dict
     for row in crawl.findings:
         by_indicator.setdefault(row["indicator"], []).append(row)
     pages_ok = [c for c in crawl.captures if c["error_status"] == "ok"]
+    read_ids = {c["id"] for c in pages_ok}
     looked = crawl.home_status == "ok" and bool(pages_ok)
     out: list[dict[str, Any]] = []
-    wanted = list(dict.fromkeys([*indicators, "site.reachable"]))
+    # site.broken_links is the crawl's own count (below), not a page finding.
+    wanted = [i for i in dict.fromkeys([*indicators, "site.reachable"]) if i != "site.broken_links"]
     for indicator in wanted:
         rows = by_indicator.get(indicator, [])
         present = [r for r in rows if r["verdict"] == "present"]
+        searched = [r for r in rows if r["verdict"] == "absent" and r.get("capture_id") in read_ids]
         base = {"indicator": indicator, "source_id": crawl.source_id, "target_id": crawl.target_id, "scope": "source"}
         if present:
             best = _pick_present(present, indicator)
             out.append({**base, **{k: best.get(k) for k in COPIED},
                         "details": {"pages_present": len(present), "pages_checked": len(pages_ok)}})
-        elif not looked:
+        elif not looked or (not searched and indicator != "site.reachable"):
             reason = next((r.get("checked") for r in rows if r["verdict"] == "unknown" and r.get("checked")), None)
+            if looked and not reason:
+                reason = "no page that was read was searched for it"
             # site.reachable keeps the crawler's own verdict (absent when the site did not answer).
             verdict = rows[0]["verdict"] if indicator == "site.reachable" and rows else "unknown"
             out.append({**base, "verdict": verdict, "value": rows[0].get("value") if rows else None,
                         "checked": reason or f"source not looked at: {crawl.home_status or 'not attempted'}",
                         "details": {"pages_checked": len(pages_ok)}})
         else:
-            example = next((r for r in rows if r["verdict"] == "absent"), None)
+            example = searched[0] if searched else None
             rules = f"; rules: {example['checked']}" if example and example.get("checked") else ""
             out.append({**base, "verdict": "absent",
                         "checked": f"{len(pages_ok)} page(s) of the source checked, none shows it{rules}",

@@ -15,6 +15,10 @@ LEVEL_NAMES = {"province": "省级", "city": "重点城市"}
 VERDICT_NAMES = {"present": "有", "absent": "无", "unknown": "无法判断"}
 
 
+class CommandError(Exception):
+    """A problem to report to the user as one line (exit code 2), not as a traceback."""
+
+
 def _print_json(data: Any) -> None:
     json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")
@@ -57,7 +61,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox import Sandbox
 
     sandbox = Sandbox(port=args.port, slow_seconds=args.slow_seconds)
-    sandbox.start()
+    try:
+        sandbox.start()
+    except OSError as exc:  # most often: the port is taken
+        raise CommandError(f"沙盒网站无法在端口 {args.port} 上启动（端口已被占用？换一个：--port N，0 为任选）：{exc}") from None
     registry = Path(args.write_registry or Path(tempfile.gettempdir()) / "govevidence-sandbox-registry.yaml")
     sandbox.write_registry(registry)
     print(f"沙盒网站已启动（仅 127.0.0.0/8）。评估对象注册表：{registry}")
@@ -79,10 +86,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 # --- runs / findings ---------------------------------------------------------------------
 def cmd_runs(args: argparse.Namespace) -> int:
-    from db.session import ensure_schema, get_engine, session_factory
+    from db.session import get_engine, require_schema, session_factory
     from govevidence import reports
 
-    ensure_schema(get_engine())
+    require_schema(get_engine())  # reading never migrates
     with session_factory()() as session:
         rows = reports.runs(session, limit=args.limit)
     if args.json:
@@ -96,10 +103,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_findings(args: argparse.Namespace) -> int:
-    from db.session import ensure_schema, get_engine, session_factory
+    from db.session import get_engine, require_schema, session_factory
     from govevidence import reports
 
-    ensure_schema(get_engine())
+    require_schema(get_engine())  # reading never migrates
     with session_factory()() as session:
         rows = reports.findings(session, args.run, scope=args.scope, target_code=args.target, indicator=args.indicator)
     if args.json:
@@ -116,10 +123,10 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from db.session import ensure_schema, get_engine, session_factory
+    from db.session import get_engine, require_schema, session_factory
     from govevidence import reports
 
-    ensure_schema(get_engine())
+    require_schema(get_engine())  # reading never migrates
     with session_factory()() as session:
         rows = reports.sources(session, target_code=args.target, discovered_only=args.discovered)
     if args.json:
@@ -178,10 +185,10 @@ def _archive_root(value: str | None) -> Path:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from db.session import ensure_schema, get_engine, session_factory
+    from db.session import get_engine, require_schema, session_factory
     from govevidence.manifest import verify_run
 
-    ensure_schema(get_engine())
+    require_schema(get_engine())  # reading never migrates
     with session_factory()() as session:
         problems = verify_run(session, args.run, _archive_root(args.archive_dir))
     if args.json:
@@ -196,10 +203,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from db.session import ensure_schema, get_engine, session_factory
+    from db.session import get_engine, require_schema, session_factory
     from govevidence import export
 
-    ensure_schema(get_engine())
+    require_schema(get_engine())  # reading never migrates
     root = _archive_root(args.archive_dir)
     with session_factory()() as session:
         if args.export_kind == "wacz":
@@ -209,6 +216,28 @@ def cmd_export(args: argparse.Namespace) -> int:
             out = Path(args.output or f"govevidence-run-{args.run:05d}-{args.target}.zip")
             path = export.export_pack(session, args.run, args.target, root, out)
     print(f"已导出：{path}")
+    return 0
+
+
+# --- anchor (RFC 3161 time-stamp of a sealed run) -----------------------------------------
+def cmd_anchor(args: argparse.Namespace) -> int:
+    from db.session import ensure_schema, get_engine, session_factory
+    from govevidence.anchor import AnchorError, seal_run, tsa_settings
+
+    tsa_url, ca_file, timeout = tsa_settings()
+    tsa_url, ca_file = args.tsa_url or tsa_url, args.ca_file or ca_file
+    if not tsa_url:
+        print("govevidence: 未指定时间戳服务（--tsa-url 或环境变量 GOVEVIDENCE_TSA_URL）", file=sys.stderr)
+        return 2
+    ensure_schema(get_engine())
+    try:
+        with session_factory().begin() as session:
+            anchor = seal_run(session, args.run, _archive_root(args.archive_dir), tsa_url, ca_file, timeout)
+            where, when = anchor.token_file, anchor.gen_time
+    except AnchorError as exc:
+        print(f"运行 {args.run} 未能加盖时间戳：{exc}", file=sys.stderr)
+        return 1
+    print(f"运行 {args.run} 已加盖 RFC 3161 时间戳（{when}）：{where}")
     return 0
 
 
@@ -326,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--archive-dir")
     e.set_defaults(func=cmd_export)
 
+    p = sub.add_parser("anchor", help="(re)time-stamp a sealed run with an RFC 3161 TSA")
+    p.add_argument("run", type=int)
+    p.add_argument("--tsa-url", help="TSA URL (default: GOVEVIDENCE_TSA_URL)")
+    p.add_argument("--ca-file", help="TSA certificate/CA PEM to check the token (default: GOVEVIDENCE_TSA_CA_FILE)")
+    p.add_argument("--archive-dir", help="data folder holding runs/ (default: the data folder)")
+    p.set_defaults(func=cmd_anchor)
+
     p = sub.add_parser("demo", help="start the sandbox, crawl it into the database, print a summary")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--slow-seconds", type=float, default=20.0)
@@ -341,12 +377,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except Exception as exc:  # a clear one-line message, not a traceback, for user errors
-        from govevidence.registry import RegistryError
+        from govevidence.errors import hide_passwords, one_line, user_message
 
-        if isinstance(exc, (RegistryError, ValueError, FileNotFoundError)) and not isinstance(exc, UnicodeError):
-            print(f"govevidence: {exc}", file=sys.stderr)
-            return 2
-        raise
+        message = hide_passwords(one_line(str(exc))) if isinstance(exc, CommandError) else user_message(exc)
+        if message is None:
+            raise
+        print(f"govevidence: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

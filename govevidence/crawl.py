@@ -16,6 +16,7 @@ SANDBOX_SETTINGS: dict[str, str] = {
     "DOWNLOAD_TIMEOUT": "4",
     "RETRY_TIMES": "1",
     "LOG_LEVEL": "WARNING",
+    "GOVEVIDENCE_ALLOWED_NETWORKS": "127.0.0.0/8",
 }
 
 

@@ -3,15 +3,22 @@
 At the end of a run the manifest lists every artefact — WARC files, screenshots, the
 findings export — with size and SHA-256; its own hash goes into the audit chain.
 ``verify_run`` recomputes everything and names each missing or altered file, WARC
-record and database row.
+record and database row (page captures, findings, WARC index rows, review decisions),
+and checks the run's RFC 3161 time-stamp tokens (``govevidence.anchor``).
+
+WARC payloads are hashed exactly as stored, in bounded blocks: a gzip answer is never
+decoded, so it verifies against the digest of the bytes the server sent and a
+decompression bomb costs no memory.
 """
 
 from __future__ import annotations
 
-import gzip
+import base64
+import binascii
 import hashlib
 import json
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 import govevidence
 from db import audit
 from db.base import utcnow
-from db.models import AuditEntry, CrawlRun, Finding, PageCapture, WarcRecord
+from db.models import AuditEntry, CrawlRun, Finding, PageCapture, ReviewDecision, WarcRecord
 
 CHUNK = 1024 * 1024
 
@@ -82,31 +89,128 @@ def write_manifest(session: Session, run_id: int, root: Path) -> Path:
 
 
 # --- verification ---------------------------------------------------------------------
+# Payloads are hashed as stored: the bytes after the HTTP headers, read from the record's
+# raw stream in bounded blocks. Content-Encoding (gzip, br …) is never decoded, so a
+# compressed answer hashes to what the server sent and a decompression bomb stays small.
+
+
+def _drain(stream: Any, digest: Any = None) -> int:
+    """Read a stream to its end in bounded blocks, feeding a digest; returns the byte count."""
+    size = 0
+    while True:
+        block = stream.read(CHUNK)
+        if not block:
+            return size
+        size += len(block)
+        if digest is not None:
+            digest.update(block)
+
+
+def _gzip_ok(path: Path) -> str | None:
+    """None when every gzip member of a file is complete, else why not (bounded memory)."""
+    decompressor = zlib.decompressobj(31)
+    pending = False  # bytes of a member not yet finished were fed
+    try:
+        with open(path, "rb") as fh:
+            for data in iter(lambda: fh.read(CHUNK), b""):
+                while data:
+                    pending = True
+                    decompressor.decompress(data, CHUNK)  # output is thrown away, at most CHUNK at once
+                    data = decompressor.unconsumed_tail
+                    if decompressor.eof:
+                        data, decompressor, pending = decompressor.unused_data, zlib.decompressobj(31), False
+    except zlib.error as exc:
+        return _brief(exc)
+    if pending:
+        return "EOFError: compressed file ended before the end-of-stream marker was reached"
+    return None
+
+
 def verify_warc_file(path: Path, label: str) -> list[str]:
     """Read every gzip member and record of a WARC; name a truncated or corrupt file.
 
     warcio reads a torn last gzip member without complaint, so the gzip stream is
-    checked to its end-of-stream marker first, then each record's digests.
+    checked to its end-of-stream marker first, then each record's digests. Payloads are
+    read raw and in bounded blocks.
     """
-    try:
-        with gzip.open(path, "rb") as fh:
-            while fh.read(CHUNK):
-                pass
-    except (EOFError, OSError, zlib.error) as exc:
-        return [f"{label}: truncated or corrupt gzip data ({_brief(exc)})"]
+    torn = _gzip_ok(path)
+    if torn:
+        return [f"{label}: truncated or corrupt gzip data ({torn})"]
     problems: list[str] = []
     count = 0
     try:
         with open(path, "rb") as fh:
-            for record in ArchiveIterator(fh, check_digests=True):
-                record.content_stream().read()
+            iterator = ArchiveIterator(fh, check_digests=True)
+            for record in iterator:
+                _drain(record.raw_stream)
                 count += 1
                 if record.digest_checker.passed is False:
                     problems.append(f"{label}: record {record.rec_headers.get_header('WARC-Record-ID')} "
-                                    f"fails its digest")
+                                    f"@ {iterator.get_record_offset()} fails its digest")
     except Exception as exc:  # warcio raises several types for malformed records
         problems.append(f"{label}: truncated or corrupt after {count} readable record(s) ({_brief(exc)})")
     return problems
+
+
+def _member_complete(fh: Any, offset: int, length: int) -> bool:
+    """Whether the bytes [offset, offset+length) are one whole gzip member (bounded memory)."""
+    fh.seek(offset)
+    decompressor = zlib.decompressobj(31)
+    remaining = length
+    try:
+        while remaining > 0:
+            data = fh.read(min(CHUNK, remaining))
+            if not data:
+                return False
+            remaining -= len(data)
+            while data and not decompressor.eof:
+                decompressor.decompress(data, CHUNK)
+                data = decompressor.unconsumed_tail
+    except zlib.error:
+        return False
+    return decompressor.eof
+
+
+def index_warc_file(path: Path, label: str) -> Iterator[dict[str, Any]]:
+    """The ``warc_records`` rows of every complete record of a WARC file (warcinfo excepted).
+
+    For re-indexing a file whose index was lost (a killed crawl): reads the file once, in
+    bounded memory, and stops at the first unreadable record; a torn last record, whose
+    gzip member or digests are incomplete, is left out.
+    """
+    try:
+        with open(path, "rb") as fh, open(path, "rb") as probe:
+            iterator = ArchiveIterator(fh, check_digests=True)
+            for record in iterator:
+                digest = hashlib.sha256()
+                _drain(record.raw_stream, digest)
+                headers = record.rec_headers
+                offset, length = iterator.get_record_offset(), iterator.get_record_length()
+                if record.rec_type == "warcinfo":
+                    continue
+                if record.digest_checker.passed is False or not _member_complete(probe, offset, length):
+                    return
+                payload = digest.hexdigest()
+                if record.rec_type == "revisit":
+                    payload = _hex_digest(headers.get_header("WARC-Payload-Digest")) or payload
+                yield {
+                    "warc_file": label, "record_id": headers.get_header("WARC-Record-ID"),
+                    "record_type": record.rec_type, "target_uri": headers.get_header("WARC-Target-URI") or "",
+                    "warc_date": headers.get_header("WARC-Date") or "", "offset": offset, "length": length,
+                    "payload_sha256": payload, "refers_to": headers.get_header("WARC-Refers-To"),
+                }
+    except Exception:  # the rest of a torn or corrupt file cannot be read; verify names it
+        return
+
+
+def _hex_digest(value: str | None) -> str | None:
+    """Hex SHA-256 from a ``sha256:<BASE32>`` WARC digest, None for any other form."""
+    if not value or not value.lower().startswith("sha256:"):
+        return None
+    try:
+        return base64.b32decode(value.split(":", 1)[1]).hex()
+    except (ValueError, binascii.Error):
+        return None
 
 
 def _brief(exc: Exception) -> str:
@@ -119,23 +223,59 @@ def _check_record(root: Path, row: WarcRecord) -> str | None:
     path = root / row.warc_file
     if not path.exists():
         return None  # reported as a missing file
+    where = f"WARC record {row.record_id} ({row.warc_file} @ {row.offset})"
+    digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:
             fh.seek(row.offset)
-            record = next(iter(ArchiveIterator(fh)))
+            record = next(iter(ArchiveIterator(fh, check_digests=True)))
             record_id = record.rec_headers.get_header("WARC-Record-ID")
-            payload = record.content_stream().read()
+            if record_id != row.record_id:
+                return f"{where}: another record is there"
+            _drain(record.raw_stream, digest)
+            checker = record.digest_checker
+            stored_digest = record.rec_headers.get_header("WARC-Payload-Digest")
     except Exception as exc:
-        return f"WARC record {row.record_id} ({row.warc_file} @ {row.offset}): unreadable ({type(exc).__name__})"
-    if record_id != row.record_id:
-        return f"WARC record {row.record_id} ({row.warc_file} @ {row.offset}): another record is there"
-    if row.record_type != "revisit" and hashlib.sha256(payload).hexdigest() != row.payload_sha256:
-        return f"WARC record {row.record_id} ({row.warc_file} @ {row.offset}): payload SHA-256 differs"
+        return f"{where}: unreadable ({_brief(exc)})"
+    if row.record_type == "revisit":
+        if _hex_digest(stored_digest) != row.payload_sha256:
+            return f"{where}: payload digest differs"
+    elif digest.hexdigest() != row.payload_sha256:
+        return f"{where}: payload SHA-256 differs"
+    if checker.passed is False:
+        return f"{where}: fails its WARC digest ({'; '.join(checker.problems)[:120]})"
     return None
 
 
-def verify_run(session: Session, run_id: int, root: Path) -> list[str]:
-    """Every problem found with a run's evidence, each naming what is wrong; empty when intact."""
+class _ChainedRows:
+    """The rows of one table that a run's audit entries must account for, one digest each."""
+
+    def __init__(self, table: Any, rows: dict[int, Any], label: Any) -> None:
+        self.table, self.rows, self.label = table, rows, label
+        self.audited: set[int] = set()
+
+    def check(self, row_id: int, digest: str | None, missing_label: str | None = None) -> list[str]:
+        self.audited.add(row_id)
+        row = self.rows.get(row_id)
+        if row is None:
+            return [f"{self.table.name} {missing_label or row_id}: row missing"]
+        if audit.row_digest(self.table, row) != digest:
+            return [f"{self.table.name} {self.label(row)}: row altered"]
+        return []
+
+    def unaudited(self) -> list[str]:
+        return [f"{self.table.name} {self.label(self.rows[i])}: row not in the audit log"
+                for i in sorted(set(self.rows) - self.audited)]
+
+
+def verify_run(session: Session, run_id: int, root: Path, tsa_ca_file: str | None = None) -> list[str]:
+    """Every problem found with a run's evidence, each naming what is wrong; empty when intact.
+
+    ``tsa_ca_file`` (default: ``GOVEVIDENCE_TSA_CA_FILE``) is the certificate file the
+    signatures of the run's RFC 3161 time-stamp tokens are checked against.
+    """
+    from govevidence.anchor import verify_anchors  # the anchor module builds on this one
+
     run = session.get(CrawlRun, run_id)
     if run is None:
         return [f"run {run_id} does not exist"]
@@ -143,35 +283,42 @@ def verify_run(session: Session, run_id: int, root: Path) -> list[str]:
 
     # Database rows against the digests chained in the audit log.
     entries = session.execute(
-        select(AuditEntry).where(AuditEntry.action.in_(("capture.add", "findings.rollup", "run.manifest")))
+        select(AuditEntry).where(AuditEntry.action.in_(
+            ("capture.add", "findings.rollup", "run.manifest", "warc.index", "review.decision")))
         .order_by(AuditEntry.id)
     ).scalars().all()
     entries = [e for e in entries if e.data.get("run") == run_id]
     captures = {c.id: c for c in session.execute(select(PageCapture).where(PageCapture.run_id == run_id)).scalars()}
     findings = {f.id: f for f in session.execute(select(Finding).where(Finding.run_id == run_id)).scalars()}
-    audited_captures: set[int] = set()
-    audited_findings: set[int] = set()
+    records = {r.id: r for r in session.execute(
+        select(WarcRecord).where(WarcRecord.run_id == run_id).order_by(WarcRecord.id)).scalars()}
+    decisions = {d.id: d for d in session.execute(
+        select(ReviewDecision).join(Finding, Finding.id == ReviewDecision.finding_id)
+        .where(Finding.run_id == run_id)).scalars()}
+    chained = {
+        "page_captures": _ChainedRows(PageCapture.__table__, captures, lambda c: f"{c.id} ({c.requested_url})"),
+        "findings": _ChainedRows(Finding.__table__, findings, lambda f: f"{f.id} ({f.indicator}, {f.scope})"),
+        "warc_records": _ChainedRows(WarcRecord.__table__, records, lambda r: f"{r.id} ({r.record_id})"),
+        "review_decisions": _ChainedRows(ReviewDecision.__table__, decisions,
+                                         lambda d: f"{d.id} (finding {d.finding_id})"),
+    }
     manifest_entry = None
     for entry in entries:
         if entry.action == "run.manifest":
             manifest_entry = entry
-            continue
-        if entry.action == "capture.add":
-            audited_captures.add(entry.entity_id)
-            capture = captures.get(entry.entity_id)
-            if capture is None:
-                problems.append(f"page_captures {entry.entity_id}: row missing")
-            elif audit.row_digest(PageCapture.__table__, capture) != entry.data["sha256"]:
-                problems.append(f"page_captures {capture.id} ({capture.requested_url}): row altered")
-        for finding_id, digest in entry.data.get("findings", {}).items():
-            audited_findings.add(int(finding_id))
-            finding = findings.get(int(finding_id))
-            if finding is None:
-                problems.append(f"findings {finding_id}: row missing")
-            elif audit.row_digest(Finding.__table__, finding) != digest:
-                problems.append(f"findings {finding.id} ({finding.indicator}, {finding.scope}): row altered")
-    problems += [f"page_captures {i}: row not in the audit log" for i in sorted(set(captures) - audited_captures)]
-    problems += [f"findings {i}: row not in the audit log" for i in sorted(set(findings) - audited_findings)]
+        elif entry.action == "warc.index":
+            for record_id, digest in entry.data.get("records", {}).items():
+                problems += chained["warc_records"].check(int(record_id), digest)
+        elif entry.action == "review.decision":
+            problems += chained["review_decisions"].check(
+                entry.entity_id, entry.data.get("sha256"), f"{entry.entity_id} (finding {entry.data.get('finding')})")
+        else:
+            if entry.action == "capture.add":
+                problems += chained["page_captures"].check(entry.entity_id, entry.data["sha256"])
+            for finding_id, digest in entry.data.get("findings", {}).items():
+                problems += chained["findings"].check(int(finding_id), digest)
+    for rows in chained.values():
+        problems += rows.unaudited()
 
     # Files listed in the manifest.
     if manifest_entry is None:
@@ -197,8 +344,11 @@ def verify_run(session: Session, run_id: int, root: Path) -> list[str]:
                         problems += verify_warc_file(path, item["path"])
 
     # Every indexed record of the run opens at its offset with the right payload.
-    for row in session.execute(select(WarcRecord).where(WarcRecord.run_id == run_id).order_by(WarcRecord.id)).scalars():
+    for row in records.values():
         problem = _check_record(root, row)
         if problem:
             problems.append(problem)
+
+    # The run's RFC 3161 time-stamp tokens against what they witnessed.
+    problems += verify_anchors(session, run_id, root, tsa_ca_file)
     return problems

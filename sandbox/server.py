@@ -8,6 +8,8 @@ one shared port, so a crawler sees each site as a distinct host.
 from __future__ import annotations
 
 import email.utils
+import gzip
+import hashlib
 import html
 import posixpath
 import re
@@ -15,6 +17,7 @@ import socket
 import socketserver
 import sys
 import threading
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,55 @@ TEXT_TYPES = {"text/html", "text/css", "application/javascript", "application/js
               "text/plain", "image/svg+xml", "application/xml", "text/csv"}
 
 DEFAULT_ROBOTS = "User-agent: *\nDisallow:\n"
+
+# Like nginx's gzip module: text types are compressed when the client accepts it and the
+# body is worth it; every answer that could be compressed says ``Vary: Accept-Encoding``.
+COMPRESSIBLE_TYPES = TEXT_TYPES
+COMPRESS_MIN_LENGTH = 256
+CHUNK_SIZE = 8192
+
+
+def parse_accept_encoding(header: str | None) -> dict[str, float]:
+    """``Accept-Encoding`` as {coding: q}; a missing header accepts identity only."""
+    out: dict[str, float] = {}
+    for part in (header or "").split(","):
+        coding, _, params = part.strip().partition(";")
+        coding = coding.strip().lower()
+        if not coding:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        out[coding] = q
+    return out
+
+
+def choose_coding(header: str | None) -> str | None:
+    """The content coding to answer with: gzip preferred, then deflate, else identity (None)."""
+    accepted = parse_accept_encoding(header)
+
+    def q_of(coding: str) -> float:
+        if coding in accepted:
+            return accepted[coding]
+        if coding == "gzip" and "x-gzip" in accepted:
+            return accepted["x-gzip"]
+        return accepted.get("*", 0.0)
+
+    best = max(("gzip", "deflate"), key=q_of)  # max keeps the first of equals: gzip
+    return best if q_of(best) > 0 else None
+
+
+def encode_body(body: bytes, coding: str) -> bytes:
+    if coding == "gzip":
+        return gzip.compress(body, compresslevel=6, mtime=0)  # mtime 0, like nginx: same bytes every time
+    if coding == "deflate":
+        return zlib.compress(body, 6)  # HTTP "deflate" is the zlib format
+    raise ValueError(coding)
 
 NOT_FOUND_PAGE = """<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="{charset}"><title>404 页面不存在</title></head>
@@ -97,6 +149,8 @@ class SiteConfig:
         self.errors: dict[str, int] = raw.get("errors") or {}
         self.dynamic: dict[str, str] = raw.get("dynamic") or {}
         self.pages: dict[str, dict[str, Any]] = raw.get("pages") or {}
+        # compress: false serves every answer uncompressed whatever the client accepts.
+        self.compress: bool = bool(raw.get("compress", True))
 
     def page_encoding(self, path: str) -> tuple[str, str | None]:
         override = self.pages.get(path) or {}
@@ -189,11 +243,11 @@ class SiteHandler(BaseHTTPRequestHandler):
                 self._send_not_found(head)
                 return
             status, body = result
-            self._send_page(status, path, body, "text/html", head)
+            self._send_page(status, path, body, "text/html", head, chunked=True)
             return
         if path == "/search":  # every site has a site search
             body = dynamic.search(site=site, path=path, query=query, sandbox=sb)[1]
-            self._send_page(200, path, body, "text/html", head)
+            self._send_page(200, path, body, "text/html", head, chunked=True)
             return
 
         file_path = self._resolve(path)
@@ -270,26 +324,79 @@ class SiteHandler(BaseHTTPRequestHandler):
         self.send_header("X-Frame-Options", "SAMEORIGIN")
 
     def _send_page(self, status: int, path: str, text: str, ctype: str, head: bool,
-                   last_modified: float | None = None) -> None:
+                   last_modified: float | None = None, chunked: bool = False) -> None:
         enc, charset = self.server.site.page_encoding(path)
         if ctype != "text/html":
             enc, charset = "utf-8", "utf-8"
         body = self._expand(text).encode(enc, errors="xmlcharrefreplace")
         header = f"{ctype}; charset={charset}" if charset else ctype
-        self._send_bytes(status, body, header, head, last_modified=last_modified)
+        self._send_bytes(status, body, header, head, last_modified=last_modified, chunked=chunked)
 
     def _send_text(self, status: int, text: str, ctype: str, head: bool) -> None:
         self._send_bytes(status, text.encode("utf-8"), f"{ctype}; charset=utf-8", head)
 
     def _send_bytes(self, status: int, body: bytes, ctype: str, head: bool,
-                    last_modified: float | None = None) -> None:
+                    last_modified: float | None = None, chunked: bool = False) -> None:
+        """Send an answer the way nginx does: conditional GETs of static files, gzip or
+        deflate when the client accepts it, chunked transfer for generated pages."""
+        etag = None
+        if status == 200 and last_modified is not None:  # a static file
+            etag = '"%x-%s"' % (int(last_modified), hashlib.sha1(body).hexdigest()[:12])
+            if self._not_modified(etag, last_modified):
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self._common_headers(last_modified)
+                self.end_headers()
+                return
+        mime = ctype.split(";", 1)[0].strip().lower()
+        compressible = self.server.site.compress and mime in COMPRESSIBLE_TYPES
+        coding = choose_coding(self.headers.get("Accept-Encoding")) if compressible and (
+            len(body) >= COMPRESS_MIN_LENGTH) else None
+        if coding:
+            body = encode_body(body, coding)
+            if etag:
+                etag = "W/" + etag  # the compressed bytes are not the file's
+        chunked = chunked and not head and self.request_version == "HTTP/1.1"
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        if compressible:
+            self.send_header("Vary", "Accept-Encoding")
+        if coding:
+            self.send_header("Content-Encoding", coding)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+        if etag:
+            self.send_header("ETag", etag)
         self._common_headers(last_modified)
         self.end_headers()
-        if not head:
+        if head:
+            return
+        if not chunked:
             self.wfile.write(body)
+            return
+        for start in range(0, len(body), CHUNK_SIZE):
+            piece = body[start:start + CHUNK_SIZE]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _not_modified(self, etag: str, last_modified: float) -> bool:
+        """RFC 9110 13.1: If-None-Match wins over If-Modified-Since (weak comparison)."""
+        if_none_match = self.headers.get("If-None-Match")
+        if if_none_match is not None:
+            if if_none_match.strip() == "*":
+                return True
+            wanted = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+            return etag.removeprefix("W/") in wanted
+        since = self.headers.get("If-Modified-Since")
+        if since:
+            try:
+                stamp = email.utils.parsedate_to_datetime(since).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                return False
+            return int(last_modified) <= int(stamp)
+        return False
 
     def _send_redirect(self, status: int, location: str, head: bool) -> None:
         body = (f'<html><head><title>{status}</title></head><body>'

@@ -5,6 +5,12 @@ target it crawls each registered source within its own site to a bounded depth a
 page budget, records every fetch (successful or not) as a ``PageRecord`` carrying the
 detectors' findings, and follows the portal's links to the target's other evaluation
 sources one hop, recording those as ``SourceRecord``s.
+
+A source's crawl scope is its registered origin plus the origin its home page finally
+lands on after redirects (``http://`` to ``https://``, bare domain to ``www.``, a moved
+host), unless that origin is another target's registered site. Answers that hold nothing
+to look at (empty, unreadable, a refused redirect, an unsolicited 304, an anti-bot
+challenge) get their own recorded status and never feed an ``absent``.
 """
 
 from __future__ import annotations
@@ -18,20 +24,31 @@ from typing import Any, ClassVar
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import IGNORED_EXTENSIONS
 from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
-from crawler.errors import BLOCKED_STATUSES, DOWN_STATUSES, classify_failure, http_status_kind
+from crawler.content import (binary_kind, challenge_reason, compressed_stream_problem, drew_nothing, is_blank,
+                             unreadable_reason)
+from crawler.errors import (BLOCKED_STATUSES, DOWN_STATUSES, NOTHING_SHOWN_STATUSES, classify_failure,
+                            http_status_kind)
 from crawler.items import PageRecord, SourceRecord
 from crawler.screenshots import Screenshotter
+from crawler.tls import connection_facts
 from evidence import DETECTOR_VERSION, Page, detect, discover_sources, indicators_for
 from govevidence.registry import RegistryError, TargetEntry, load_registry
 
 _SKIP_EXTENSIONS = tuple(f".{ext}" for ext in IGNORED_EXTENSIONS)
 # Indicators the crawl itself decides, not the page detectors.
 CRAWL_INDICATORS = ("site.reachable", "site.broken_links")
+# Why a browser draws a capture (PageRecord.render_reason).
+RENDER_REASONS = ("source_marked", "script_shell", "challenge", "screenshot")
+_RENDER_NOTES = {"source_marked": "source marked render", "script_shell": "page is a script shell",
+                 "challenge": "anti-bot challenge"}
+_FOLLOWED_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def origin(url: str) -> str:
@@ -55,10 +72,19 @@ class SourceState:
     render: bool = False
     obey_robots: bool = True
     seen: set[str] = field(default_factory=set)
+    # Origins whose links are followed: the registered one and where the home page landed.
+    scope: set[str] = field(default_factory=set)
+    landing: str | None = None
+
+    def __post_init__(self) -> None:
+        self.scope.add(self.site)
 
     @property
     def site(self) -> str:
         return origin(self.url)
+
+    def in_scope(self, url: str) -> bool:
+        return origin(url) in self.scope
 
     def admit(self, url: str) -> bool:
         """Reserve a page of the budget for a URL not seen before."""
@@ -94,6 +120,26 @@ class TargetSpider(scrapy.Spider):
             for entry in target.sources:
                 self.site_owner.setdefault(origin(entry.url), set()).add(target.code)
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "TargetSpider":
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._check_compressed, signal=signals.response_downloaded)
+        return spider
+
+    def _check_compressed(self, response: Response, request: scrapy.Request) -> None:
+        """Before Scrapy decompresses a body (it keeps whatever a cut stream gave), note
+        whether the compressed stream as received is complete."""
+        request.meta.pop("body_truncated", None)  # a redirect or retry copies meta: judge this answer only
+        coding = response.headers.get(b"Content-Encoding")
+        if not coding or "playwright" in response.flags or "source" not in request.meta:
+            return
+        codings = [c.strip() for c in coding.decode("latin-1").split(",") if c.strip()]
+        if len(codings) != 1:
+            return
+        problem = compressed_stream_problem(response.body, codings[0], self.settings.getint("DOWNLOAD_MAXSIZE"))
+        if problem:
+            request.meta["body_truncated"] = problem
+
     @cached_property
     def screenshots(self) -> Screenshotter:
         return Screenshotter(self.crawler)
@@ -116,13 +162,15 @@ class TargetSpider(scrapy.Spider):
                 yield self.page_request(state, entry.url, depth=0)
 
     def page_request(self, state: SourceState, url: str, *, depth: int, referer: str | None = None,
-                     render: bool = False, screenshot_only: bool = False) -> scrapy.Request:
+                     render_reason: str | None = None, screenshot_only: bool = False) -> scrapy.Request:
         """A page of a source. Pages are fetched over plain HTTP first, so the archive
-        holds the server's response; those that need a browser are then rendered."""
+        holds the server's response; those that need a browser are then rendered
+        (``render_reason`` says why, one of ``RENDER_REASONS``)."""
         meta = {
             "source": state,
             "depth_in_source": depth,
-            "render": render,
+            "render": render_reason is not None,
+            "render_reason": render_reason,
             "dont_obey_robotstxt": not state.obey_robots,
             "screenshot_only": screenshot_only,
         }
@@ -153,50 +201,168 @@ class TargetSpider(scrapy.Spider):
         warc = response.meta.get("warc") or {}
         record.warc_file, record.warc_record_id, record.warc_offset = (
             warc.get("warc_file"), warc.get("record_id"), warc.get("offset"))
+        record.warc_request_id = warc.get("request_record_id")
         # SHA-256 of the body as archived (as received, or the rendered DOM).
         record.sha256 = warc.get("payload_sha256") or hashlib.sha256(response.body).hexdigest()
         record.rendered = "playwright" in response.flags or bool(response.meta.get("playwright"))
-        record.error_status = http_status_kind(response.status)
-        if record.error_status != "ok" or not self._is_html(response):
-            if record.error_status == "ok":
-                record.error_status, record.error_detail = "not_html", record.content_type
-            else:
-                record.error_detail = f"HTTP {response.status}"
+        record.render_reason = (response.meta.get("render_reason") or "source_marked") if record.rendered else None
+        # A browser's answer names the connection it was given (a local proxy), not the server.
+        if response.ip_address is not None and not record.rendered:
+            record.ip_address = str(response.ip_address)
+        for name, value in connection_facts(response).items():
+            setattr(record, name, value)
+        referer = response.request.headers.get(b"Referer")
+        referer_url = referer.decode("latin-1") if referer else None
+        landed = self._landed(state, response.url) if depth == 0 else None
+        status, detail, page = self._judge(response, record)
+        record.error_status, record.error_detail = status, detail
+        if page is not None and status in ("ok", "challenge"):
+            record.encoding = page.encoding
+            record.title = self._title(page)
+        if status != "ok":
+            out: list[Any] = [record]
+            if status == "challenge" and not record.rendered and self._render_challenges():
+                # What a visitor's browser shows after running the challenge is looked at next.
+                record.error_detail = f"{detail}; rendered again with a browser: {_RENDER_NOTES['challenge']}"
+                out.append(self.page_request(state, response.url, depth=depth, render_reason="challenge",
+                                             referer=referer_url, screenshot_only=bool(response.meta.get("screenshot_only"))))
             if depth == 0:
-                record.findings = self._could_not_look(state, record.error_status, record.error_detail or "")
-            return [record]
+                record.findings = self._could_not_look(state, status, record.error_detail or "")
+            return out
 
-        page = Page.from_bytes(response.url, response.body, content_type=record.content_type, kind=state.kind)
-        record.encoding = page.encoding
-        record.title = self._title(page)
         findings = [f.to_dict() for f in detect(page)]
         if depth == 0:
             findings.append(self._finding("site.reachable", "present", value=str(response.status),
-                                          url=response.url, snippet=record.title))
+                                          url=response.url, snippet=record.title, details=landed or {}))
         record.findings = findings
-        referer = response.request.headers.get(b"Referer")
-        if not record.rendered and (state.render or (
-                depth == 0 and self.settings.getbool("GOVEVIDENCE_AUTO_RENDER") and self._looks_like_script_shell(page))):
-            # The raw capture is kept; what the browser shows is looked at next, and
-            # links are followed from there.
-            record.error_detail = "rendered again with a browser: " + (
-                "source marked render" if state.render else "page is a script shell")
-            return [record, self.page_request(state, response.url, depth=depth, render=True,
-                                              referer=referer.decode("latin-1") if referer else None)]
+        reason = None
+        if not record.rendered:
+            if state.render:
+                reason = "source_marked"
+            elif depth == 0 and self.settings.getbool("GOVEVIDENCE_AUTO_RENDER") and self._looks_like_script_shell(page):
+                reason = "script_shell"
+        if reason:
+            # The raw capture is kept; what the browser shows is looked at next, and links
+            # are followed from there. Until then nothing on the raw HTML counts as absent.
+            record.error_detail = "rendered again with a browser: " + _RENDER_NOTES[reason]
+            record.findings = self._before_rendering(findings, reason)
+            return [record, self.page_request(state, response.url, depth=depth, render_reason=reason,
+                                              referer=referer_url)]
         if browser_page is not None and self.screenshots.wanted(depth, findings):
             await self.screenshots.take(browser_page, record, warc.get("record_id"))
-        out: list[Any] = [record]
+        out = [record]
         if response.meta.get("screenshot_only"):
             return out
         if depth == 0 and not record.rendered and self.screenshots.enabled:
             # Home pages are shown as a browser draws them, even when fetched without one.
-            out.append(self.page_request(state, response.url, depth=0, render=True, screenshot_only=True))
+            out.append(self.page_request(state, response.url, depth=0, render_reason="screenshot", screenshot_only=True))
         if state.kind == "portal":
             out.extend(self._discover(state, page))
         if depth < state.max_depth:
             for url in self._links(page):
-                if origin(url) == state.site and state.admit(url):
+                if state.in_scope(url) and state.admit(url):
                     out.append(self.page_request(state, url, depth=depth + 1, referer=response.url))
+        return out
+
+    def _judge(self, response: Response, record: PageRecord) -> tuple[str, str | None, Page | None]:
+        """(status, detail, parsed page or None) of an answer that reached the spider."""
+        code = response.status
+        kind = http_status_kind(code)
+        body = response.body
+        if kind == "refused_redirect":
+            return kind, self._refused_redirect(response), None
+        if kind == "not_modified":
+            return kind, "HTTP 304 Not Modified, although the request sent no validator", None
+        if kind == "empty":
+            return kind, f"HTTP {code}: no content", None
+        truncated = response.meta.get("body_truncated")
+        if truncated and kind == "ok":
+            return "truncated", f"only part of the body arrived: {truncated}", None
+        is_html = self._is_html(response)
+        if is_blank(body):
+            if kind == "challenge":
+                return kind, "HTTP 412 (anti-bot challenge) with no body", None
+            return ("empty", f"HTTP {code}: {len(body)} byte(s), no content", None) if kind == "ok" else (
+                kind, f"HTTP {code}", None)
+        if not is_html:
+            if kind == "challenge":
+                return kind, f"HTTP 412 (anti-bot challenge), {record.content_type}", None
+            return ("not_html", record.content_type, None) if kind == "ok" else (kind, f"HTTP {code}", None)
+        binary = binary_kind(body)
+        if binary:
+            if kind == "ok":
+                return "unreadable", f"binary content: {binary}", None
+            return ("challenge", "HTTP 412 (anti-bot challenge)", None) if kind == "challenge" else (kind, f"HTTP {code}", None)
+        page = Page.from_bytes(response.url, body, content_type=record.content_type, kind=record.source_kind)
+        if kind in ("ok", "challenge", "blocked", "server_error", "http_error"):
+            why = challenge_reason(body, page)
+            if why:
+                return "challenge", f"HTTP {code}: {why}", page
+        if record.rendered and response.meta.get("render_reason") == "challenge" and kind != "ok":
+            # The browser ran the challenge and drew the page; the status is its first answer's.
+            kind = "ok"
+        if kind == "challenge":
+            return kind, "HTTP 412 (anti-bot challenge)", page
+        if kind != "ok":
+            return kind, f"HTTP {code}", page
+        why = unreadable_reason(body, page)
+        if why:
+            return "unreadable", why, None
+        if record.rendered and drew_nothing(page):
+            return "empty", "the browser drew an empty page", page
+        return "ok", None, page
+
+    @staticmethod
+    def _refused_redirect(response: Response) -> str:
+        """Why a 3xx reached the spider instead of being followed, naming its Location."""
+        code = response.status
+        location = response.headers.get(b"Location")
+        if location is None:
+            return f"HTTP {code} without a Location header"
+        shown = location.decode("latin-1").strip()
+        target = urljoin(response.url, shown)
+        scheme = urlsplit(target).scheme.lower()
+        if len(shown) > 200:
+            shown = shown[:200] + "…"
+        if code not in _FOLLOWED_REDIRECTS:
+            why = f"{code} is not a redirect status that is followed"
+        elif scheme not in ("http", "https"):
+            why = f"the target's scheme {scheme + ':' if scheme else '(none)'} is not HTTP(S)"
+        else:
+            why = "the redirect was not followed"
+        return f"HTTP {code} Location: {shown}: {why}"
+
+    def _render_challenges(self) -> bool:
+        return self.settings.getbool("GOVEVIDENCE_RENDER_CHALLENGES", self.settings.getbool("GOVEVIDENCE_AUTO_RENDER"))
+
+    def _landed(self, state: SourceState, final_url: str) -> dict[str, Any] | None:
+        """Add the origin a home page landed on to the source's scope; say what was done."""
+        landing = origin(final_url)
+        if landing == state.site:
+            return None
+        owners = self.site_owner.get(landing, set())
+        if owners and state.target_code not in owners:
+            self.logger.info("Home page %s landed on %s, another target's registered site: not crawled",
+                             state.url, landing)
+            return {"landing_url": final_url, "landing_origin": landing, "crawl_scope": sorted(state.scope),
+                    "landing_refused": "another target's registered site"}
+        if landing not in state.scope:
+            state.scope.add(landing)
+            state.landing = landing
+            self.logger.info("Home page %s landed on %s: its links are followed too", state.url, landing)
+        return {"landing_url": final_url, "landing_origin": landing, "crawl_scope": sorted(state.scope)}
+
+    def _before_rendering(self, findings: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
+        """Findings on raw HTML that a browser draws next: what is shown counts, what is not
+        shown is not yet an ``absent`` (the rendered capture says)."""
+        out = []
+        for row in findings:
+            if row.get("verdict") == "absent":
+                why = f"raw HTML before rendering ({_RENDER_NOTES[reason]})"
+                if row.get("checked"):
+                    why += f"; searched: {row['checked']}"
+                row = {**row, "verdict": "unknown", "checked": why}
+            out.append(row)
         return out
 
     async def page_failed(self, failure: Failure) -> AsyncIterator[Any]:
@@ -209,8 +375,12 @@ class TargetSpider(scrapy.Spider):
         status, detail = classify_failure(failure)
         record = self._record(request, state, depth)
         record.error_status, record.error_detail = status, detail
-        record.rendered = bool(request.meta.get("playwright"))
-        if depth == 0:
+        # A request meant for the browser is a rendered capture even when the browser never got
+        # it (unavailable, refused): its plain capture is another row.
+        record.rendered = bool(request.meta.get("playwright") or request.meta.get("render"))
+        record.render_reason = (request.meta.get("render_reason") or "source_marked") if record.rendered else None
+        if depth == 0 and not request.meta.get("screenshot_only"):
+            # (A home page drawn only for its picture was judged on its plain capture.)
             record.findings = self._could_not_look(state, status, detail)
         self.logger.info("Could not fetch %s (%s): %s", request.url, status, detail)
         yield record
@@ -233,8 +403,8 @@ class TargetSpider(scrapy.Spider):
         """Findings for a source whose home page could not be looked at."""
         if status in DOWN_STATUSES:
             reachable = "absent"
-        elif status in BLOCKED_STATUSES:
-            reachable = "unknown"
+        elif status in BLOCKED_STATUSES or status in NOTHING_SHOWN_STATUSES:
+            reachable = "unknown"  # it answered, but showed nothing: not proven down
         else:
             reachable = "present" if status == "not_html" else "unknown"
         why = f"home page {state.url}: {status} ({detail})"
@@ -246,14 +416,14 @@ class TargetSpider(scrapy.Spider):
 
     def _discover(self, state: SourceState, page: Page) -> Iterator[Any]:
         """Record links to the target's other evaluation sources; fetch new sites one hop."""
-        crawled_sites = {s.site for s in self.sources.values() if s.target_code == state.target_code}
+        crawled_sites = {site for s in self.sources.values() if s.target_code == state.target_code for site in s.scope}
         for found in discover_sources(page):
             url = urldefrag(found.url)[0]
             key = (state.target_code, found.kind, url)
             if key in self.sources:
                 continue
             site = origin(url)
-            if site in crawled_sites and site != state.site:
+            if site in crawled_sites and site not in state.scope:
                 continue  # a page of a site this run crawls anyway
             owners = self.site_owner.get(site, set())
             if owners and state.target_code not in owners:
@@ -262,7 +432,7 @@ class TargetSpider(scrapy.Spider):
                               obey_robots=state.obey_robots)
             self.sources[key] = hop
             yield SourceRecord(state.target_code, found.kind, url, found.anchor_text, page.url)
-            if site != state.site:
+            if site not in state.scope:
                 hop.admit(url)
                 crawled_sites.add(site)
                 yield self.page_request(hop, url, depth=0, referer=page.url)
@@ -272,7 +442,8 @@ class TargetSpider(scrapy.Spider):
         out: list[str] = []
         base = next(iter(page.tree.xpath("//base/@href")), None)
         base = urljoin(page.url, base.strip()) if base else page.url
-        for href in page.tree.xpath("//a/@href"):
+        # Frames are the documents a frameset page shows.
+        for href in page.tree.xpath("//a/@href | //frame/@src | //iframe/@src"):
             href = href.strip()
             if not href or href.startswith(("javascript:", "mailto:", "tel:", "#")):
                 continue

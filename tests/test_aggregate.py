@@ -1,5 +1,7 @@
 """Roll-up rules: present if any page shows it, absent only when looked at, unknown otherwise."""
 
+import pytest
+
 from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_target
 
 
@@ -69,3 +71,49 @@ def test_target_verdicts():
     assert out["b"]["verdict"] == "absent" and "2 source(s)" in out["b"]["checked"]
     assert out["c"]["verdict"] == "present" and out["c"]["value"] == "v"
     assert all(r["scope"] == "target" and r["target_id"] == 7 for r in out.values())
+
+
+def _could_not_look(indicators, capture_id, status):
+    return [{"indicator": i, "verdict": "unknown", "capture_id": capture_id, "checked": f"home page: {status}"}
+            for i in indicators]
+
+
+@pytest.mark.parametrize("status", ["empty", "not_modified", "refused_redirect", "unreadable", "truncated",
+                                    "challenge", "private_address", "browser_unavailable"])
+def test_home_page_not_read_is_unknown(status):
+    rows = [{"indicator": "site.reachable", "verdict": "unknown", "value": status, "capture_id": 1, "checked": status},
+            *_could_not_look(["site.search", "site.icp_record"], 1, status)]
+    # a page deeper down that was read does not make the source looked at
+    crawl = SourceCrawl(1, 7, "portal", status, captures=[_capture(1, status), _capture(2, depth=1)],
+                        findings=rows + [_finding("site.search", "absent", 2)])
+    out = {r["indicator"]: r for r in aggregate_source(crawl, ["site.search", "site.icp_record", "site.id_code"])}
+    assert {out[i]["verdict"] for i in ("site.reachable", "site.search", "site.icp_record", "site.id_code")} == {"unknown"}
+    assert out["site.broken_links"]["verdict"] == "unknown"
+    assert status in out["site.search"]["checked"]
+
+
+def test_raw_html_before_a_failed_render_is_not_absent():
+    """The raw capture of a source marked render is read, its browser capture failed."""
+    crawl = SourceCrawl(1, 7, "service", "ok", captures=[_capture(1), _capture(2, "browser_unavailable")], findings=[
+        {"indicator": "site.reachable", "verdict": "present", "capture_id": 1},
+        {"indicator": "service.good_bad_review", "verdict": "unknown", "capture_id": 1,
+         "checked": "raw HTML before rendering (source marked render)"},
+        _finding("site.icp_record", "present", 1, "浙ICP备1号"),
+        *_could_not_look(["service.good_bad_review"], 2, "browser_unavailable"),
+    ])
+    out = {r["indicator"]: r for r in aggregate_source(crawl, ["service.good_bad_review", "site.icp_record"])}
+    assert out["service.good_bad_review"]["verdict"] == "unknown"
+    assert "before rendering" in out["service.good_bad_review"]["checked"]
+    assert out["site.icp_record"]["verdict"] == "present"
+
+
+def test_absent_needs_a_read_page_that_was_searched():
+    crawl = SourceCrawl(1, 7, "portal", "ok", captures=[_capture(1), _capture(2, "unreadable", 1)], findings=[
+        {"indicator": "site.reachable", "verdict": "present", "capture_id": 1},
+        _finding("site.search", "absent", 1),
+        _finding("site.icp_record", "absent", 2),  # on a page that was not read: does not count
+    ])
+    out = {r["indicator"]: r for r in aggregate_source(crawl, ["site.search", "site.icp_record", "site.broken_links"])}
+    assert out["site.search"]["verdict"] == "absent"
+    assert out["site.icp_record"]["verdict"] == "unknown"
+    assert [r["indicator"] for r in aggregate_source(crawl, ["site.broken_links"])].count("site.broken_links") == 1

@@ -83,4 +83,7 @@ def test_db_upgrade_and_current(data_env, capsys):
     assert main(["db", "upgrade"]) == 0
     assert main(["db", "current"]) == 0
     out = capsys.readouterr().out
-    assert "当前版本 0002" in out and "最新版本 0002" in out
+    from db.session import get_engine, head_revision
+
+    head = head_revision(get_engine())
+    assert f"当前版本 {head}" in out and f"最新版本 {head}" in out

@@ -11,6 +11,7 @@ import ipaddress
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -29,6 +30,7 @@ CRAWL_SETTINGS = {**SANDBOX_SETTINGS, "DOWNLOAD_TIMEOUT": "2", "LOG_LEVEL": "INF
 class Crawled:
     url: str
     logs: list[str]
+    folder: Path
 
     def session(self) -> Session:
         return Session(get_engine(self.url))
@@ -45,7 +47,7 @@ def crawled(request, sandbox_registry, tmp_path_factory):
                                   env=env, capture=True, timeout=600)
             logs.append(result.stderr)
             assert result.returncode == 0, result.stderr[-3000:]
-        yield Crawled(url, logs)
+        yield Crawled(url, logs, folder)
 
 
 def _captures(session: Session, run_id: int, code: str | None = None):
@@ -206,3 +208,33 @@ def test_no_traffic_left_loopback(crawled):
         for url in (requested, final):
             if url:
                 assert ipaddress.ip_address(urlsplit(url).hostname) in ipaddress.ip_network("127.0.0.0/8"), url
+
+
+def test_capture_provenance_and_render_reasons(crawled):
+    with crawled.session() as session:
+        rows = _captures(session, 1)
+    raw_ok = [c for c, _, _ in rows if not c.rendered and c.http_status]
+    assert raw_ok and all(c.ip_address == urlsplit(c.final_url).hostname for c in raw_ok)
+    assert all(c.render_reason is None for c, _, _ in rows if not c.rendered)
+    reasons = {(kind, c.render_reason) for c, kind, _ in rows if c.rendered}
+    assert {r for _, r in reasons} <= {"source_marked", "script_shell", "challenge", "screenshot"}
+    assert ("service", "source_marked") in reasons  # 东海省政务服务网 is marked render: true
+    assert ("portal", "screenshot") in reasons  # home pages are drawn for their screenshot
+
+
+def test_compressed_answers_are_archived_as_sent(crawled):
+    from warcio.archiveiterator import ArchiveIterator
+
+    with crawled.session() as session:
+        rows = [(c, code) for c, kind, code in _captures(session, 1)
+                if kind in ("portal", "service") and c.depth == 0 and not c.rendered and c.error_status == "ok"]
+    codings = {}
+    for capture, code in rows:
+        with open(crawled.folder / capture.warc_file, "rb") as fh:
+            fh.seek(capture.warc_offset)
+            record = next(iter(ArchiveIterator(fh)))
+        codings[(code, record.rec_headers.get_header("WARC-Target-URI"))] = (
+            record.http_headers.get_header("Content-Encoding"), record.http_headers.get_header("Vary"))
+    values = set(codings.values())
+    assert ("gzip", "Accept-Encoding") in values  # most sites compress
+    assert (None, None) in values  # 西岭省政务服务网 does not (compress: false)

@@ -377,3 +377,64 @@ def test_main_module(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+# ------------------------------------------------------------- compression
+
+def _raw(url: str, headers: dict[str, str]):
+    """(status, headers, raw body as sent) of a GET with the given request headers."""
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        with _raw_opener.open(req, timeout=5) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers, err.read()
+
+
+def test_pages_are_compressed_when_the_client_accepts_it(sb):
+    import gzip
+    import zlib
+
+    page = url(sb, "t910000-portal", "/index.html")
+    _, _, plain = fetch(page)
+    status, headers, body = _raw(page, {"Accept-Encoding": "gzip, deflate, br"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip" and headers["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(body) == plain and int(headers["Content-Length"]) == len(body) < len(plain)
+    assert _raw(page, {"Accept-Encoding": "gzip"})[2] == body  # the same bytes every time
+    status, headers, body = _raw(page, {"Accept-Encoding": "deflate"})
+    assert headers["Content-Encoding"] == "deflate" and zlib.decompress(body) == plain
+    status, headers, body = _raw(page, {"Accept-Encoding": "gzip;q=0, deflate;q=0"})
+    assert "Content-Encoding" not in headers and body == plain
+    # without Accept-Encoding (urllib's default) nothing is compressed
+    assert "Content-Encoding" not in fetch(page)[1]
+
+
+def test_some_sites_never_compress(sb):
+    uncompressed = [i for i, s in sb.sites.items() if not s.compress and not s.dead]
+    assert uncompressed and len(uncompressed) < len(sb.sites) / 2
+    status, headers, body = _raw(sb.base_url(uncompressed[0]), {"Accept-Encoding": "gzip"})
+    assert status == 200 and "Content-Encoding" not in headers and b"<html" in body.lower()
+
+
+def test_generated_pages_are_chunked(sb):
+    import gzip
+
+    status, headers, body = _raw(url(sb, "t910100-portal", "/zwhd/calendar?month=2026-12"), {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in headers
+    assert "政务活动日历" in gzip.decompress(body).decode("utf-8")  # urllib removed the chunk framing
+    status, headers, body = _raw(url(sb, "t910000-portal", "/search?q=x"), {})
+    assert headers["Transfer-Encoding"] == "chunked" and "站内搜索" in body.decode("utf-8")
+
+
+def test_conditional_requests(sb):
+    page = url(sb, "t910000-portal", "/index.html")
+    _, headers, _ = fetch(page)
+    etag, modified = headers["ETag"], headers["Last-Modified"]
+    assert _raw(page, {"If-None-Match": etag})[0] == 304
+    status, headers_304, body = _raw(page, {"If-Modified-Since": modified})
+    assert status == 304 and body == b"" and headers_304["ETag"] == etag
+    assert _raw(page, {"If-None-Match": '"other"', "If-Modified-Since": modified})[0] == 200  # ETag wins
+    assert _raw(page, {"If-Modified-Since": "Mon, 01 Jan 1990 00:00:00 GMT"})[0] == 200
+    _, gz_headers, _ = _raw(page, {"Accept-Encoding": "gzip"})
+    assert gz_headers["ETag"] == "W/" + etag
+    assert _raw(page, {"Accept-Encoding": "gzip", "If-None-Match": gz_headers["ETag"]})[0] == 304

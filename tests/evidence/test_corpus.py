@@ -30,7 +30,10 @@ def _assert_thresholds(report):
     overall = report.overall
     assert overall.precision >= 0.95, overall
     assert overall.recall >= 0.90, overall
-    weak = {name: t.precision for name, t in report.per_indicator.items() if t.precision is not None and t.precision < 0.85}
+    # Per indicator: precision 0.85 where it made enough calls for a rate to mean something;
+    # with fewer than 10 `present` calls, at most one of them wrong.
+    weak = {name: (t.tp, t.fp) for name, t in report.per_indicator.items()
+            if (t.tp + t.fp >= 10 and t.precision < 0.85) or (t.tp + t.fp < 10 and t.fp > 1)}
     assert not weak, weak
 
 

@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('cert_error', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('render_reason', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('warc_request_id', sa.String(length=80), nullable=True))
+        batch_op.add_column(sa.Column('screenshot_check', sa.JSON(), nullable=True))
 
     op.create_table('run_anchors',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -61,6 +62,6 @@ def downgrade() -> None:
     op.drop_table('run_anchors')
 
     with op.batch_alter_table('page_captures', schema=None) as batch_op:
-        for name in ('warc_request_id', 'render_reason', 'cert_error', 'cert_valid', 'cert_chain_sha256',
+        for name in ('screenshot_check', 'warc_request_id', 'render_reason', 'cert_error', 'cert_valid', 'cert_chain_sha256',
                      'tls_version', 'ip_address'):
             batch_op.drop_column(name)
