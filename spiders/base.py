@@ -214,6 +214,10 @@ class TargetSpider(scrapy.Spider):
         referer = response.request.headers.get(b"Referer")
         referer_url = referer.decode("latin-1") if referer else None
         landed = self._landed(state, response.url) if depth == 0 else None
+        if response.url != response.request.url or response.meta.get("redirect_urls"):
+            # Where a redirect led is a page of the budget already seen: links back to it
+            # (an inner page's "home" link to the landing URL) do not fetch it again.
+            state.seen.add(canonicalize_url(response.url))
         status, detail, page = self._judge(response, record)
         record.error_status, record.error_detail = status, detail
         if page is not None and status in ("ok", "challenge"):
