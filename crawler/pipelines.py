@@ -11,7 +11,6 @@ target (``govevidence.aggregate``), the manifest is written and, with
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import socket
@@ -30,16 +29,14 @@ from crawler.archive import index_rows
 from crawler.items import PageRecord, SourceRecord
 from db import audit
 from db.base import utcnow
-from db.models import CrawlRun, Finding, PageCapture, Source, Target, WarcRecord
+from db.models import CrawlRun, PageCapture, Source, Target, WarcRecord
 from db.session import data_dir, ensure_schema, get_engine, session_factory
 from govevidence import anchor
-from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_target
+from govevidence.seal import finding_row, insert_findings, json_safe, rollup
 from govevidence.manifest import index_warc_file, verify_warc_file, write_manifest
 
 logger = logging.getLogger(__name__)
 
-FINDING_FIELDS = ("indicator", "verdict", "value", "url", "href", "locator", "snippet", "checked", "details",
-                  "detector_version", "screenshot", "evidence_image")
 RECORDED_SETTINGS = (
     "USER_AGENT", "ROBOTSTXT_OBEY", "CONCURRENT_REQUESTS", "CONCURRENT_REQUESTS_PER_DOMAIN", "DOWNLOAD_DELAY",
     "AUTOTHROTTLE_ENABLED", "DOWNLOAD_TIMEOUT", "RETRY_TIMES", "DOWNLOAD_MAXSIZE", "GOVEVIDENCE_PORTAL_MAX_DEPTH",
@@ -58,20 +55,6 @@ def _alive(pid: Any) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def finding_row(finding: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """A findings-table row with every column present (executemany needs equal keys)."""
-    row = {k: finding.get(k) for k in FINDING_FIELDS}
-    row["details"] = _json_safe(finding.get("details") or {})
-    row.update({"run_id": None, "target_id": None, "source_id": None, "capture_id": finding.get("capture_id"),
-                "scope": "page", "created_at": utcnow()})
-    row.update(context)
-    return row
 
 
 class EvidencePipeline:
@@ -110,7 +93,7 @@ class EvidencePipeline:
                 spider=spider.name,
                 software_version=govevidence.__version__,
                 registry_file=str(getattr(spider, "registry_file", "") or ""),
-                settings=_json_safe(settings),
+                settings=json_safe(settings),
                 stats=dict(self.host),
             )
             session.add(run)
@@ -159,12 +142,12 @@ class EvidencePipeline:
         if archive is not None:
             archive.finish()  # the manifest hashes closed WARC files
         with self.Session.begin() as session:
-            counts = self._aggregate(session)
+            counts = rollup(session, self.run_id)
             run = session.get(CrawlRun, self.run_id)
             run.finished_at = utcnow()
             run.finish_reason = reason
             run.status = {"finished": "finished", "shutdown": "interrupted"}.get(reason, "failed" if "error" in reason else "interrupted")
-            run.stats = _json_safe({**self.crawler.stats.get_stats(), **counts, **self.host})
+            run.stats = json_safe({**self.crawler.stats.get_stats(), **counts, **self.host})
             audit.append(session, "crawler", "run.finish", "crawl_runs", run.id, {"run": run.id, "reason": reason, **counts})
         with self.Session.begin() as session:
             manifest = write_manifest(session, self.run_id, self.archive_root)
@@ -253,7 +236,7 @@ class EvidencePipeline:
                         finding, run_id=self.run_id, target_id=self.target_ids[record.target_code],
                         source_id=row["source_id"], capture_id=capture_id, scope="page"))
                     owners.append(capture_id)
-            digests = self._insert_findings(session, findings)
+            digests = insert_findings(session, findings)
             per_capture: dict[int, dict[str, str]] = {capture_id: {} for capture_id in ids}
             for owner, (finding_id, digest) in zip(owners, digests):
                 per_capture[owner][str(finding_id)] = digest
@@ -263,19 +246,6 @@ class EvidencePipeline:
                   "findings": per_capture[row["id"]]})
                 for row in rows
             ])
-
-    def _insert_findings(self, session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
-        """Insert finding rows; returns (id, row digest) of each, for the audit log."""
-        if not rows:
-            return []
-        ids = session.execute(
-            insert(Finding).returning(Finding.id, sort_by_parameter_order=True), rows
-        ).scalars().all()
-        out = []
-        for finding_id, row in zip(ids, rows):
-            row["id"] = finding_id
-            out.append((finding_id, audit.row_digest(Finding.__table__, row)))
-        return out
 
     def _upsert_target(self, session: Session, target: Any) -> int:
         row = session.execute(select(Target).where(Target.code == target.code)).scalar_one_or_none()
@@ -309,46 +279,3 @@ class EvidencePipeline:
         if key not in self.source_ids:
             self._upsert_source(session, target_code, self.target_ids[target_code], kind, url, origin="discovered")
         return self.source_ids[key]
-
-    # --- roll-up ---------------------------------------------------------------------
-    def _aggregate(self, session: Session) -> dict[str, int]:
-        from evidence import indicators_for  # evidence has no Scrapy/SQLAlchemy imports; loaded lazily
-
-        captures = session.execute(
-            select(PageCapture.id, PageCapture.source_id, PageCapture.requested_url, PageCapture.error_status,
-                   PageCapture.http_status, PageCapture.depth, PageCapture.referer)
-            .where(PageCapture.run_id == self.run_id).order_by(PageCapture.depth, PageCapture.id)
-        ).mappings().all()
-        findings = session.execute(
-            select(Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href, Finding.locator,
-                   Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id, Finding.detector_version,
-                   Finding.screenshot, Finding.evidence_image)
-            .where(Finding.run_id == self.run_id, Finding.scope == "page")
-            .join(PageCapture, PageCapture.id == Finding.capture_id)
-            .order_by(PageCapture.depth, Finding.id)
-        ).mappings().all()
-        sources = {s.id: s for s in session.execute(
-            select(Source).where(Source.id.in_({c["source_id"] for c in captures}))).scalars()}
-        crawls: dict[int, SourceCrawl] = {}
-        for capture in captures:
-            source = sources[capture["source_id"]]
-            crawl = crawls.setdefault(source.id, SourceCrawl(source.id, source.target_id, source.kind, None))
-            crawl.captures.append(capture)
-            if capture["depth"] == 0 and crawl.home_status != "ok":
-                crawl.home_status = capture["error_status"]
-        for row in findings:
-            crawls[row["source_id"]].findings.append(row)
-        source_rows: list[dict[str, Any]] = []
-        # Portal first: a target's identifiers and dates are read from its portal where it shows them.
-        for crawl in sorted(crawls.values(), key=lambda c: (c.kind != "portal", c.source_id)):
-            names = [i.id for i in indicators_for(crawl.kind)]
-            source_rows.extend(aggregate_source(crawl, names))
-        target_rows: list[dict[str, Any]] = []
-        for target_id in {c.target_id for c in crawls.values()}:
-            target_rows.extend(aggregate_target(target_id, [r for r in source_rows if r["target_id"] == target_id]))
-        rows = [finding_row(r, run_id=self.run_id, target_id=r["target_id"], source_id=r["source_id"], scope=r["scope"])
-                for r in source_rows + target_rows]
-        digests = self._insert_findings(session, rows)
-        audit.append(session, "crawler", "findings.rollup", "crawl_runs", self.run_id,
-                     {"run": self.run_id, "findings": {str(i): d for i, d in digests}})
-        return {"govevidence/source_findings": len(source_rows), "govevidence/target_findings": len(target_rows)}

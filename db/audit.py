@@ -46,11 +46,16 @@ def verify_chain(session: Session) -> list[str]:
 
 
 def row_digest(table: Any, row: Any) -> str:
-    """SHA-256 over every column of a row, in table order (a mapping or an ORM object)."""
+    """SHA-256 over every column of a row, in table order (a mapping or an ORM object).
+
+    Columns added after rows were first chained (``info={"digest_optional": True}``) count only
+    when they hold a value, so a row written before they existed keeps its digest."""
     get = row.get if isinstance(row, dict) else (lambda name: getattr(row, name))
     values = []
     for column in table.columns:
         value = get(column.name)
+        if value is None and column.info.get("digest_optional"):
+            continue
         values.append(value.isoformat() if hasattr(value, "isoformat") else value)
     return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
 

@@ -34,6 +34,11 @@ RUN_STATUSES = ("running", "finished", "failed", "interrupted")
 DECISIONS = ("confirmed", "rejected", "needs_review")
 
 
+# Columns added after rows were first chained in the audit log: a row digest leaves them out
+# while they are empty, so rows written before they existed still verify (db.audit.row_digest).
+LATER = {"digest_optional": True}
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -125,21 +130,45 @@ class PageCapture(Base):
     warc_offset: Mapped[Optional[int]] = mapped_column(BigInteger)
     screenshot: Mapped[Optional[str]] = mapped_column(Text)
     # Provenance: the address the answer came from and, over HTTPS, what the server presented.
-    ip_address: Mapped[Optional[str]] = mapped_column(String(64))
-    tls_version: Mapped[Optional[str]] = mapped_column(String(16))
-    cert_chain_sha256: Mapped[Optional[str]] = mapped_column(String(64))
-    cert_valid: Mapped[Optional[bool]] = mapped_column(Boolean)
-    cert_error: Mapped[Optional[str]] = mapped_column(Text)
+    ip_address: Mapped[Optional[str]] = mapped_column(String(64), info=LATER)
+    tls_version: Mapped[Optional[str]] = mapped_column(String(16), info=LATER)
+    cert_chain_sha256: Mapped[Optional[str]] = mapped_column(String(64), info=LATER)
+    cert_valid: Mapped[Optional[bool]] = mapped_column(Boolean, info=LATER)
+    cert_error: Mapped[Optional[str]] = mapped_column(Text, info=LATER)
     # Why a browser drew this capture (None: fetched without one).
-    render_reason: Mapped[Optional[str]] = mapped_column(String(32))
-    warc_request_id: Mapped[Optional[str]] = mapped_column(String(80))
+    render_reason: Mapped[Optional[str]] = mapped_column(String(32), info=LATER)
+    warc_request_id: Mapped[Optional[str]] = mapped_column(String(80), info=LATER)
     # How the full-page picture was drawn and checked (segments, sizes, truncated / mismatch flags).
-    screenshot_check: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    screenshot_check: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON, info=LATER)
 
     __table_args__ = (
         UniqueConstraint("run_id", "source_id", "requested_url", "rendered", name="uq_page_captures_run_source_url"),
         Index("ix_page_captures_run_source", "run_id", "source_id"),
     )
+
+
+JUDGEMENT_STATUSES = ("running", "finished", "failed")
+
+
+class Judgement(Base):
+    """The detectors run again over a run's stored captures (``govevidence judge RUN``).
+
+    Findings made during the crawl have no judgement; each judgement's findings (page
+    findings and their roll-ups) carry its id. Nothing of an earlier judgement is changed.
+    """
+
+    __tablename__ = "judgements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id", ondelete="CASCADE"), index=True)
+    detector_version: Mapped[str] = mapped_column(String(80))
+    catalogue_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]]
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (CheckConstraint(_in("status", JUDGEMENT_STATUSES), name="status"),)
 
 
 class Finding(Base):
@@ -152,6 +181,8 @@ class Finding(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id", ondelete="CASCADE"))
     source_id: Mapped[Optional[int]] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     capture_id: Mapped[Optional[int]] = mapped_column(ForeignKey("page_captures.id", ondelete="CASCADE"))
+    # None: made during the crawl; else the judgement that made it.
+    judgement_id: Mapped[Optional[int]] = mapped_column(ForeignKey("judgements.id", ondelete="CASCADE"), info=LATER)
     scope: Mapped[str] = mapped_column(String(8), default="page")
     indicator: Mapped[str] = mapped_column(String(64))
     verdict: Mapped[str] = mapped_column(String(8))
@@ -205,8 +236,8 @@ class ReviewDecision(Base):
     decision: Mapped[str] = mapped_column(String(16))
     comment: Mapped[Optional[str]] = mapped_column(Text)
     # A correction's new verdict and value (None: unchanged).
-    verdict: Mapped[Optional[str]] = mapped_column(String(8))
-    value: Mapped[Optional[str]] = mapped_column(Text)
+    verdict: Mapped[Optional[str]] = mapped_column(String(8), info=LATER)
+    value: Mapped[Optional[str]] = mapped_column(Text, info=LATER)
 
     __table_args__ = (CheckConstraint(_in("decision", DECISIONS), name="decision"),)
 

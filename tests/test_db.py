@@ -114,3 +114,23 @@ def test_audit_chain_detects_edits(engine):
         session.execute(update(AuditEntry).where(AuditEntry.id == entries[1].id).values(data={"n": 99}))
     with Session(engine) as session:
         assert audit.verify_chain(session) == [f"audit_log {entries[1].id}: content does not match its hash"]
+
+
+def test_row_digest_of_rows_written_before_later_columns_existed():
+    """A capture chained before provenance columns were added still has the digest it had."""
+    import hashlib
+
+    from db.audit import canonical_json, row_digest
+    from db.models import PageCapture
+
+    table = PageCapture.__table__
+    later = [c.name for c in table.columns if c.info.get("digest_optional")]
+    assert {"ip_address", "tls_version", "cert_chain_sha256", "render_reason"} <= set(later)
+    old_row = {c.name: None for c in table.columns}
+    old_row.update(id=7, run_id=1, source_id=2, requested_url="http://a.gov.cn/", error_status="ok", depth=0)
+    # What the digest was when the table had only its first columns.
+    before = hashlib.sha256(canonical_json(
+        [old_row[c.name] for c in table.columns if c.name not in later]).encode("utf-8")).hexdigest()
+    assert row_digest(table, old_row) == before
+    # A value in a later column is covered by the digest.
+    assert row_digest(table, {**old_row, "ip_address": "203.0.113.9"}) != before
