@@ -17,22 +17,33 @@ settings are in and before the settings freeze. This is the one place that
 
 from __future__ import annotations
 
+import importlib.metadata
 import warnings
+from functools import cache
 
 from scrapy.crawler import Crawler
 from scrapy.exceptions import ScrapyDeprecationWarning
 from scrapy.settings import BaseSettings
 
-import govevidence
 from crawler.browser import executable_problem, is_browser_handler
 
 PROJECT_URL = "https://github.com/govevidence/govevidence"
 
 
+@cache
+def software_version() -> str:
+    """The installed GovEvidence distribution's version (read from its metadata, so the
+    plumbing never imports the application for it)."""
+    try:
+        return importlib.metadata.version("govevidence")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
 def user_agent(contact: str | None) -> str:
     """The User-Agent GovEvidence identifies itself with."""
     return (
-        f"GovEvidence/{govevidence.__version__} (+{PROJECT_URL}; "
+        f"GovEvidence/{software_version()} (+{PROJECT_URL}; "
         f"government website evaluation evidence collector; contact: {contact or 'not set'})"
     )
 

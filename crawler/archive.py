@@ -33,7 +33,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from twisted.internet.task import LoopingCall
 
-import govevidence
+from crawler.addon import software_version
 from crawler.warc import RecordPointer, RotatingWarcWriter, utc_timestamp
 from db import audit
 from db.models import WarcRecord
@@ -121,7 +121,7 @@ class WarcArchive:
         run = f"{self.run_id:05d}" if self.run_id else stamp
         settings = self.crawler.settings
         info = {
-            "software": f"GovEvidence/{govevidence.__version__} (Scrapy)",
+            "software": f"GovEvidence/{software_version()} (Scrapy)",
             "format": "WARC File Format 1.1",
             "conformsTo": "http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
             "isPartOf": f"govevidence-run-{self.run_id}",

@@ -1,22 +1,14 @@
-"""Turn download failures and HTTP answers into the recorded statuses.
+"""Turn download failures into the recorded statuses.
 
-Statuses: ``ok``, ``timeout``, ``unreachable``, ``dns_error``, ``blocked`` (HTTP 401/403/429/451),
-``blocked_by_robots``, ``http_error`` (other 4xx), ``server_error`` (5xx), ``redirect_loop``,
-``too_large``, ``not_html``, ``error`` (anything else, with its detail), and the answers that
-came back but hold nothing to look at:
+A request that never produced an answer the spider could read gets one of: ``timeout``,
+``unreachable``, ``dns_error``, ``blocked_by_robots``, ``redirect_loop``, ``too_large`` (a
+compressed body that decompresses past ``DOWNLOAD_MAXSIZE`` too), ``truncated`` (the
+connection ended before the announced length), ``private_address``, ``browser_unavailable``
+or ``error`` (anything else, with its detail).
 
-- ``empty``: no body, or only whitespace (HTTP 204 and 205 included);
-- ``not_modified``: HTTP 304 although the request asked for no validation;
-- ``refused_redirect``: a 3xx that was not followed (no ``Location``, a target that is not
-  HTTP(S), a status redirects do not use); the detail names the ``Location`` and why;
-- ``unreadable``: bytes that are not a readable document (see ``crawler.content``);
-- ``truncated``: only part of the body arrived (a compressed stream cut short, or the
-  connection ended before the announced length);
-- ``challenge``: an anti-bot challenge (HTTP 412, or a script-only page that sets a cookie
-  and reloads) instead of the page.
-
-Pages with any status other than ``ok`` never feed an ``absent``: on a home page every
-indicator is ``unknown``.
+The statuses of answers that did arrive (``ok``, ``blocked``, ``empty``, ``challenge`` …),
+the status sets and what a status means for the findings are decided by the one judgement
+the crawl and ``govevidence judge`` share: ``evidence.judgement``.
 """
 
 from __future__ import annotations
@@ -33,14 +25,6 @@ from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 from crawler.addresses import RefusedAddress
 from crawler.browser import BrowserUnavailable
 
-# Statuses meaning the site did not serve us at all from here: the site counts as
-# not reachable, and everything else about it is unknown.
-DOWN_STATUSES = frozenset({"timeout", "unreachable", "dns_error", "server_error", "http_error"})
-# Statuses meaning we were not allowed to look: nothing can be said, not even reachability.
-BLOCKED_STATUSES = frozenset({"blocked", "blocked_by_robots", "challenge"})
-# Statuses meaning the site answered, but with nothing a visitor could read: the site is not
-# proven down (reachability is unknown) and nothing can be said about its content.
-NOTHING_SHOWN_STATUSES = frozenset({"empty", "not_modified", "refused_redirect", "unreadable", "truncated"})
 
 # Scrapy >= 2.15 wraps transport errors in its own exception types; older
 # releases raise Twisted's. Both are listed so the status does not depend on it.
@@ -67,29 +51,6 @@ def _lost_body(failure: Failure) -> bool:
         return True
     reasons = getattr(failure.value, "reasons", None) or []
     return any(isinstance(r, Failure) and r.check(_http._DataLoss) for r in reasons)
-
-
-def http_status_kind(status: int) -> str:
-    """Status of an HTTP answer that reached the spider, from its code alone.
-
-    A 3xx reaching the spider is one the redirect handling did not follow; a 304 is
-    never asked for (no conditional requests are sent); 204/205 have no content.
-    """
-    if status in (204, 205):
-        return "empty"
-    if status == 304:
-        return "not_modified"
-    if 300 <= status < 400:
-        return "refused_redirect"
-    if status < 400:
-        return "ok"
-    if status == 412:
-        return "challenge"
-    if status in (401, 403, 429, 451):
-        return "blocked"
-    if status >= 500:
-        return "server_error"
-    return "http_error"
 
 
 def classify_failure(failure: Failure) -> tuple[str, str]:

@@ -3,37 +3,40 @@
 Writes are batched (Core ``INSERT ... RETURNING`` for many rows at once) because a
 commit per page costs more than the fetch on a fast site; a batch is written when full
 and at least every ``GOVEVIDENCE_DB_FLUSH_INTERVAL`` seconds (default 1), so a hard kill
-loses little. At the end of the run the page findings are rolled up per source and per
-target (``govevidence.aggregate``), the manifest is written and, with
-``GOVEVIDENCE_TSA_URL`` set, the run is time-stamped (``govevidence.anchor``).
+loses little.
+
+What ends a run beyond the plumbing — roll-ups, manifest, time-stamp — is not done here:
+once the last captures are written and the WARC files closed, the pipeline calls each
+callable named in ``GOVEVIDENCE_RUN_FINISHERS`` (loaded with Scrapy's ``load_object``) as
+``finisher(session_factory, run_id, archive_root, settings, reason=…, stats=…)``. A
+finisher closes the run's row (status, stats); a run still ``running`` afterwards — no
+finisher configured, or one failed — is closed here, unsealed, so ``govevidence seal RUN``
+can seal it later.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import socket
 from pathlib import Path
 from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.misc import load_object
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from twisted.internet.task import LoopingCall
 
-import govevidence
-from crawler.archive import index_rows
+from crawler.addon import software_version
 from crawler.items import PageRecord, SourceRecord
+from crawler.recovery import close_dead_runs, this_host
 from db import audit
-from db.base import utcnow
-from db.models import CrawlRun, PageCapture, Source, Target, WarcRecord
+from db.findings import finding_row, insert_findings, json_safe
+from db.models import CrawlRun, PageCapture, Source, Target
+from db.runs import close_run
 from db.session import data_dir, ensure_schema, get_engine, session_factory
-from govevidence import anchor
-from govevidence.seal import finding_row, insert_findings, json_safe, rollup
-from govevidence.manifest import index_warc_file, verify_warc_file, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +48,21 @@ RECORDED_SETTINGS = (
 )
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def load_finishers(settings: Any) -> list[tuple[str, Any]]:
+    """(name, callable) of each ``GOVEVIDENCE_RUN_FINISHERS`` entry; a name that does not load
+    is a configuration error, said in one line before the run starts."""
+    finishers = []
+    for name in settings.getlist("GOVEVIDENCE_RUN_FINISHERS"):
+        if not name:  # `-s GOVEVIDENCE_RUN_FINISHERS=` configures none
+            continue
+        try:
+            finisher = load_object(name) if isinstance(name, str) else name
+        except (ImportError, NameError, AttributeError, ValueError) as exc:
+            raise ValueError(f"GOVEVIDENCE_RUN_FINISHERS：无法载入 {name!r}（{type(exc).__name__}: {exc}）") from None
+        if not callable(finisher):
+            raise ValueError(f"GOVEVIDENCE_RUN_FINISHERS：{name!r} 不可调用")
+        finishers.append((name if isinstance(name, str) else repr(name), finisher))
+    return finishers
 
 
 class EvidencePipeline:
@@ -68,7 +76,8 @@ class EvidencePipeline:
         self.target_ids: dict[str, int] = {}
         self.source_ids: dict[tuple[str, str, str], int] = {}
         self.archive_root = Path(crawler.settings.get("GOVEVIDENCE_ARCHIVE_DIR") or data_dir())
-        self.host = {"hostname": socket.gethostname(), "pid": os.getpid()}
+        self.host = this_host()
+        self.finishers = load_finishers(crawler.settings)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -82,7 +91,7 @@ class EvidencePipeline:
         ensure_schema(self.engine)
         spider = self.crawler.spider
         with self.Session.begin() as session:
-            self._close_dead_runs(session)
+            close_dead_runs(session, self.archive_root, self.host["hostname"])
             for target in getattr(spider, "targets", []):
                 target_id = self._upsert_target(session, target)
                 for source in target.sources:
@@ -91,7 +100,7 @@ class EvidencePipeline:
             settings = {name: self.crawler.settings.get(name) for name in RECORDED_SETTINGS}
             run = CrawlRun(
                 spider=spider.name,
-                software_version=govevidence.__version__,
+                software_version=software_version(),
                 registry_file=str(getattr(spider, "registry_file", "") or ""),
                 settings=json_safe(settings),
                 stats=dict(self.host),
@@ -141,74 +150,23 @@ class EvidencePipeline:
         archive = getattr(self.crawler, "archive", None)
         if archive is not None:
             archive.finish()  # the manifest hashes closed WARC files
-        with self.Session.begin() as session:
-            counts = rollup(session, self.run_id)
-            run = session.get(CrawlRun, self.run_id)
-            run.finished_at = utcnow()
-            run.finish_reason = reason
-            run.status = {"finished": "finished", "shutdown": "interrupted"}.get(reason, "failed" if "error" in reason else "interrupted")
-            run.stats = json_safe({**self.crawler.stats.get_stats(), **counts, **self.host})
-            audit.append(session, "crawler", "run.finish", "crawl_runs", run.id, {"run": run.id, "reason": reason, **counts})
-        with self.Session.begin() as session:
-            manifest = write_manifest(session, self.run_id, self.archive_root)
-        logger.info("Run %s: manifest %s", self.run_id, manifest)
-        self._seal()
-
-    def _seal(self) -> None:
-        """Time-stamp the sealed run with the TSA, if one is configured; never fails the run."""
-        tsa_url, ca_file, timeout = anchor.tsa_settings(self.crawler.settings)
-        if not tsa_url:
-            return
-        try:
-            with self.Session.begin() as session:
-                token = anchor.seal_run(session, self.run_id, self.archive_root, tsa_url, ca_file, timeout)
-                status = f"rfc3161 {token.token_file} ({token.gen_time.isoformat() if token.gen_time else 'no time'})"
-            logger.info("Run %s: time-stamped, %s", self.run_id, status)
-        except Exception as exc:  # an unreachable or broken TSA must not lose the run
-            reason = str(exc) if isinstance(exc, anchor.AnchorError) else f"{type(exc).__name__}: {exc}"
-            status = f"failed ({reason})"
-            logger.warning("Run %s: anchor failed (%s)", self.run_id, reason)
+        stats = {**self.crawler.stats.get_stats(), **self.host}
+        failures: list[str] = []
+        for name, finisher in self.finishers:
+            try:
+                finisher(self.Session, self.run_id, self.archive_root, self.crawler.settings, reason=reason, stats=stats)
+            except Exception as exc:  # the captures are stored: the run is closed below and can be sealed later
+                logger.exception("Run %s: finisher %s failed", self.run_id, name)
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
         with self.Session.begin() as session:
             run = session.get(CrawlRun, self.run_id)
-            run.stats = {**(run.stats or {}), "anchor": status}
-
-    def _close_dead_runs(self, session: Session) -> None:
-        """Runs left 'running' by a process on this host that no longer exists were killed:
-        mark them interrupted and say whether their WARC files are torn."""
-        for run in session.execute(select(CrawlRun).where(CrawlRun.status == "running")).scalars():
-            host = run.stats or {}
-            if host.get("hostname") != self.host["hostname"] or _alive(host.get("pid")):
-                continue
-            torn: list[str] = []
-            recovered = 0
-            for path in sorted((self.archive_root / "warc").glob(f"run-{run.id:05d}/*.warc.gz")):
-                label = str(path.relative_to(self.archive_root))
-                torn += verify_warc_file(path, label)
-                recovered += self._reindex(session, run.id, path, label)
-            run.status, run.finish_reason = "interrupted", "killed"
-            run.stats = {**host, "truncated_warc": torn, "recovered_warc_records": recovered}
-            for problem in torn:
-                logger.warning("Run %s was killed: %s", run.id, problem)
-            if recovered:
-                logger.warning("Run %s was killed: %d WARC record(s) indexed again from its files", run.id, recovered)
-            audit.append(session, "crawler", "run.killed", "crawl_runs", run.id,
-                         {"run": run.id, "truncated_warc": torn, "recovered_warc_records": recovered})
-
-    @staticmethod
-    def _reindex(session: Session, run_id: int, path: Path, label: str) -> int:
-        """Index the complete records of a dead run's WARC file that its index lacks."""
-        known = set(session.execute(
-            select(WarcRecord.record_id).where(WarcRecord.run_id == run_id, WarcRecord.warc_file == label)).scalars())
-        batch: list[dict[str, Any]] = []
-        count = 0
-        for row in index_warc_file(path, label):
-            if row["record_id"] in known:
-                continue
-            batch.append(row)
-            if len(batch) >= 500:
-                count += len(index_rows(session, run_id, batch, recovered=True))
-                batch = []
-        return count + len(index_rows(session, run_id, batch, recovered=True))
+            unsealed = f"failed ({'; '.join(failures)})"[:500] if failures else "no (no finisher)"
+            if run.status == "running":
+                close_run(session, self.run_id, reason, {**stats, "sealed": unsealed})
+                logger.warning("Run %s closed unsealed: `govevidence seal %s` rolls it up and writes its manifest",
+                               self.run_id, self.run_id)
+            elif failures:
+                run.stats = {**(run.stats or {}), "sealed": unsealed}
 
     # --- writing ---------------------------------------------------------------------
     def flush(self) -> None:

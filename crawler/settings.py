@@ -137,6 +137,18 @@ GOVEVIDENCE_CA_BUNDLE = os.environ.get("GOVEVIDENCE_CA_BUNDLE", "")
 GOVEVIDENCE_TSA_URL = os.environ.get("GOVEVIDENCE_TSA_URL", "")
 GOVEVIDENCE_TSA_CA_FILE = os.environ.get("GOVEVIDENCE_TSA_CA_FILE", "")
 GOVEVIDENCE_TSA_TIMEOUT = 10
+# --- the end of a run (the application's step; crawler/ never imports it) ----------
+# Called in order by the pipeline once the last captures are written and the WARC files are
+# closed, each as finisher(session_factory, run_id, archive_root, settings, reason=…, stats=…)
+# (dotted names, loaded with Scrapy's load_object). govevidence.seal.finish_run rolls the page
+# findings up, closes the run's row, writes the manifest and, with GOVEVIDENCE_TSA_URL,
+# time-stamps it. With none (or when one fails) the run is closed unsealed;
+# `govevidence seal RUN` seals it later.
+GOVEVIDENCE_RUN_FINISHERS = ["govevidence.seal.finish_run"]
+# The module whose user_message / one_line / hide_passwords turn an error of input or
+# environment into the one line `scrapy crawl` prints (crawler/commands/crawl.py).
+GOVEVIDENCE_ERRORS_MODULE = "govevidence.errors"
+
 # A kill loses at most this many seconds of captures and WARC index rows.
 GOVEVIDENCE_DB_FLUSH_INTERVAL = 1.0
 GOVEVIDENCE_INDEX_FLUSH_INTERVAL = 1.0

@@ -1,20 +1,29 @@
-"""Gzip WARC/1.1 files with SHA-256 digests, rotated by size.
+"""Gzip WARC/1.1 files with SHA-256 digests, rotated by size, and the checks of such a file.
 
 Raw HTTP exchanges become ``request``/``response`` record pairs; what a browser or the
 crawler derived (rendered DOM, screenshots) becomes ``resource`` records under
 ``urn:rendered:<url>`` / ``urn:screenshot:<url>`` — never disguised as responses.
+
+``verify_warc_file`` names a truncated or corrupt file and ``index_warc_file`` reads the
+index rows of its complete records back (after a hard kill). Payloads are read exactly as
+stored, in bounded blocks: a gzip answer is never decoded, so a decompression bomb costs
+no memory.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import io
+import zlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
@@ -143,5 +152,142 @@ class RotatingWarcWriter:
         return self._write(record, hashlib.sha256(payload).hexdigest())
 
 
+def run_warc_files(root: Path, run_id: int) -> list[Path]:
+    """The WARC files of a run under an archive root (``warc/run-NNNNN/*.warc.gz``)."""
+    return sorted((root / "warc").glob(f"run-{run_id:05d}/*.warc.gz"))
+
+
 def utc_timestamp() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+# --- checking files ----------------------------------------------------------------------
+# Payloads are hashed as stored: the bytes after the HTTP headers, read from the record's
+# raw stream in bounded blocks. Content-Encoding (gzip, br …) is never decoded, so a
+# compressed answer hashes to what the server sent and a decompression bomb stays small.
+CHUNK = 1024 * 1024
+
+
+def drain(stream: Any, digest: Any = None) -> int:
+    """Read a stream to its end in bounded blocks, feeding a digest; returns the byte count."""
+    size = 0
+    while True:
+        block = stream.read(CHUNK)
+        if not block:
+            return size
+        size += len(block)
+        if digest is not None:
+            digest.update(block)
+
+
+def brief_error(exc: Exception) -> str:
+    """Exception type and the printable start of its message (warcio quotes raw bytes)."""
+    text = "".join(ch for ch in str(exc)[:200] if ch.isprintable() and ord(ch) < 0x250)
+    return f"{type(exc).__name__}: {text[:80]}".rstrip(": ")
+
+
+def hex_digest(value: str | None) -> str | None:
+    """Hex SHA-256 from a ``sha256:<BASE32>`` WARC digest, None for any other form."""
+    if not value or not value.lower().startswith("sha256:"):
+        return None
+    try:
+        return base64.b32decode(value.split(":", 1)[1]).hex()
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _gzip_ok(path: Path) -> str | None:
+    """None when every gzip member of a file is complete, else why not (bounded memory)."""
+    decompressor = zlib.decompressobj(31)
+    pending = False  # bytes of a member not yet finished were fed
+    try:
+        with open(path, "rb") as fh:
+            for data in iter(lambda: fh.read(CHUNK), b""):
+                while data:
+                    pending = True
+                    decompressor.decompress(data, CHUNK)  # output is thrown away, at most CHUNK at once
+                    data = decompressor.unconsumed_tail
+                    if decompressor.eof:
+                        data, decompressor, pending = decompressor.unused_data, zlib.decompressobj(31), False
+    except zlib.error as exc:
+        return brief_error(exc)
+    if pending:
+        return "EOFError: compressed file ended before the end-of-stream marker was reached"
+    return None
+
+
+def verify_warc_file(path: Path, label: str) -> list[str]:
+    """Read every gzip member and record of a WARC; name a truncated or corrupt file.
+
+    warcio reads a torn last gzip member without complaint, so the gzip stream is
+    checked to its end-of-stream marker first, then each record's digests. Payloads are
+    read raw and in bounded blocks.
+    """
+    torn = _gzip_ok(path)
+    if torn:
+        return [f"{label}: truncated or corrupt gzip data ({torn})"]
+    problems: list[str] = []
+    count = 0
+    try:
+        with open(path, "rb") as fh:
+            iterator = ArchiveIterator(fh, check_digests=True)
+            for record in iterator:
+                drain(record.raw_stream)
+                count += 1
+                if record.digest_checker.passed is False:
+                    problems.append(f"{label}: record {record.rec_headers.get_header('WARC-Record-ID')} "
+                                    f"@ {iterator.get_record_offset()} fails its digest")
+    except Exception as exc:  # warcio raises several types for malformed records
+        problems.append(f"{label}: truncated or corrupt after {count} readable record(s) ({brief_error(exc)})")
+    return problems
+
+
+def _member_complete(fh: Any, offset: int, length: int) -> bool:
+    """Whether the bytes [offset, offset+length) are one whole gzip member (bounded memory)."""
+    fh.seek(offset)
+    decompressor = zlib.decompressobj(31)
+    remaining = length
+    try:
+        while remaining > 0:
+            data = fh.read(min(CHUNK, remaining))
+            if not data:
+                return False
+            remaining -= len(data)
+            while data and not decompressor.eof:
+                decompressor.decompress(data, CHUNK)
+                data = decompressor.unconsumed_tail
+    except zlib.error:
+        return False
+    return decompressor.eof
+
+
+def index_warc_file(path: Path, label: str) -> Iterator[dict[str, Any]]:
+    """The ``warc_records`` rows of every complete record of a WARC file (warcinfo excepted).
+
+    For re-indexing a file whose index was lost (a killed crawl): reads the file once, in
+    bounded memory, and stops at the first unreadable record; a torn last record, whose
+    gzip member or digests are incomplete, is left out.
+    """
+    try:
+        with open(path, "rb") as fh, open(path, "rb") as probe:
+            iterator = ArchiveIterator(fh, check_digests=True)
+            for record in iterator:
+                digest = hashlib.sha256()
+                drain(record.raw_stream, digest)
+                headers = record.rec_headers
+                offset, length = iterator.get_record_offset(), iterator.get_record_length()
+                if record.rec_type == "warcinfo":
+                    continue
+                if record.digest_checker.passed is False or not _member_complete(probe, offset, length):
+                    return
+                payload = digest.hexdigest()
+                if record.rec_type == "revisit":
+                    payload = hex_digest(headers.get_header("WARC-Payload-Digest")) or payload
+                yield {
+                    "warc_file": label, "record_id": headers.get_header("WARC-Record-ID"),
+                    "record_type": record.rec_type, "target_uri": headers.get_header("WARC-Target-URI") or "",
+                    "warc_date": headers.get_header("WARC-Date") or "", "offset": offset, "length": length,
+                    "payload_sha256": payload, "refers_to": headers.get_header("WARC-Refers-To"),
+                }
+    except Exception:  # the rest of a torn or corrupt file cannot be read; verify names it
+        return

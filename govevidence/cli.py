@@ -108,7 +108,8 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
     require_schema(get_engine())  # reading never migrates
     with session_factory()() as session:
-        rows = reports.findings(session, args.run, scope=args.scope, target_code=args.target, indicator=args.indicator)
+        rows = reports.findings(session, args.run, scope=args.scope, target_code=args.target, indicator=args.indicator,
+                                judgement=args.judgement)
     if args.json:
         _print_json(rows)
         return 0
@@ -214,7 +215,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             path = export.export_wacz(session, args.run, root, out, revisit_originals=args.revisit_originals)
         else:
             out = Path(args.output or f"govevidence-run-{args.run:05d}-{args.target}.zip")
-            path = export.export_pack(session, args.run, args.target, root, out)
+            path = export.export_pack(session, args.run, args.target, root, out, judgement=args.judgement)
     print(f"已导出：{path}")
     return 0
 
@@ -238,6 +239,62 @@ def cmd_anchor(args: argparse.Namespace) -> int:
         print(f"运行 {args.run} 未能加盖时间戳：{exc}", file=sys.stderr)
         return 1
     print(f"运行 {args.run} 已加盖 RFC 3161 时间戳（{when}）：{where}")
+    return 0
+
+
+# --- seal (roll-ups, manifest and time-stamp of a run whose crawl ended without them) -----
+def cmd_seal(args: argparse.Namespace) -> int:
+    from db.session import ensure_schema, get_engine, session_factory
+    from govevidence.seal import SealError, seal_unsealed
+
+    ensure_schema(get_engine())
+    root = _archive_root(args.archive_dir)
+    try:
+        result = seal_unsealed(session_factory(), args.run, root)
+    except SealError as exc:
+        raise CommandError(str(exc)) from None
+    manifest = result.manifest.relative_to(root) if result.manifest.is_relative_to(root) else result.manifest
+    if result.already_sealed:
+        print(f"运行 {args.run} 已封存（清单 {manifest}），无需再封存。")
+        return 0
+    if result.rolled_up:
+        rollups = (f"来源结论 {result.counts.get('govevidence/source_findings', 0)} 条、"
+                   f"对象结论 {result.counts.get('govevidence/target_findings', 0)} 条")
+    else:
+        rollups = "汇总结论已存在"
+    reason = f"（{result.finish_reason}）" if result.finish_reason else ""
+    print(f"运行 {args.run} 已封存：{rollups}，清单 {manifest}；状态 {result.status}{reason}")
+    if result.recovered_dead_run:
+        print("  抓取进程已不存在：运行已标记为 interrupted（killed），WARC 文件中的记录已重新编入索引")
+    for problem in result.torn:
+        print(f"  ✗ {problem}")
+    if result.anchor:
+        print(f"  时间戳：{result.anchor}")
+    return 0
+
+
+# --- judge (the detectors again over a run's archived bytes) ---------------------------------
+def cmd_judge(args: argparse.Namespace) -> int:
+    from db.session import ensure_schema, get_engine, session_factory
+    from govevidence.judge import JudgeError, judge_run
+
+    ensure_schema(get_engine())
+    try:
+        result = judge_run(session_factory(), args.run, _archive_root(args.archive_dir), catalogue_path=args.catalogue)
+    except JudgeError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        _print_json({"run": result.run_id, "judgement": result.judgement_id, "captures": result.captures,
+                     "from_archive": result.from_archive, "page_findings": result.page_findings,
+                     "statuses": result.statuses, "status_changed": result.changed, **result.counts})
+        return 0
+    statuses = "、".join(f"{name} {count}" for name, count in sorted(result.statuses.items()))
+    print(f"运行 {result.run_id} 已重新判定（判定 {result.judgement_id}）：{result.captures} 个页面采集"
+          f"（{result.from_archive} 个从 WARC 读回；{statuses}），页面结论 {result.page_findings} 条，"
+          f"来源结论 {result.counts.get('govevidence/source_findings', 0)} 条，"
+          f"对象结论 {result.counts.get('govevidence/target_findings', 0)} 条")
+    for change in result.changed[:20]:
+        print(f"  ≠ 采集 {change['capture']} {change['url']}：抓取时 {change['crawl']}，现为 {change['judged']}")
     return 0
 
 
@@ -316,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scope", choices=["target", "source", "page"], default="target")
     p.add_argument("--target", help="division code")
     p.add_argument("--indicator")
+    p.add_argument("--judgement", help="judgement id, or crawl (default: the newest judgement)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_findings)
 
@@ -353,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--target", required=True, help="division code")
     e.add_argument("-o", "--output")
     e.add_argument("--archive-dir")
+    e.add_argument("--judgement", help="judgement id, or crawl (default: the newest judgement)")
     e.set_defaults(func=cmd_export)
 
     p = sub.add_parser("anchor", help="(re)time-stamp a sealed run with an RFC 3161 TSA")
@@ -361,6 +420,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca-file", help="TSA certificate/CA PEM to check the token (default: GOVEVIDENCE_TSA_CA_FILE)")
     p.add_argument("--archive-dir", help="data folder holding runs/ (default: the data folder)")
     p.set_defaults(func=cmd_anchor)
+
+    p = sub.add_parser("seal", help="roll up, write the manifest of and time-stamp a run whose crawl ended without it")
+    p.add_argument("run", type=int)
+    p.add_argument("--archive-dir", help="data folder holding warc/, screenshots/, runs/ (default: the data folder)")
+    p.set_defaults(func=cmd_seal)
+
+    p = sub.add_parser("judge", help="run the detectors again over a run's archived bytes (a new judgement)")
+    p.add_argument("run", type=int)
+    p.add_argument("--catalogue", help="indicator catalogue YAML file (default: the bundled one)")
+    p.add_argument("--archive-dir", help="data folder holding warc/ (default: the data folder)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_judge)
 
     p = sub.add_parser("demo", help="start the sandbox, crawl it into the database, print a summary")
     p.add_argument("--port", type=int, default=0)

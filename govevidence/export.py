@@ -386,8 +386,19 @@ def _screenshot_record(session: Session, run_id: int, url: str | None, sha256: s
     return min(rows, key=rank) if rows else None
 
 
-def export_pack(session: Session, run_id: int, target_code: str, root: Path, output: Path) -> Path:
-    """Write the evidence pack (zip) of one target in one run to ``output`` and return its path."""
+def export_pack(session: Session, run_id: int, target_code: str, root: Path, output: Path, *,
+                judgement: int | str | None = None) -> Path:
+    """Write the evidence pack (zip) of one target in one run to ``output`` and return its path.
+
+    The findings are those of the run's newest finished judgement (``govevidence judge``), or
+    the crawl's own when it has none; ``judgement`` picks a judgement's id, or ``"crawl"``."""
+    from govevidence.reports import JudgementError, chosen_judgement
+
+    try:
+        chosen = chosen_judgement(session, run_id, judgement) if session.get(CrawlRun, run_id) else None
+    except JudgementError as exc:
+        raise ExportError(str(exc)) from None
+    same_judgement = Finding.judgement_id.is_(None) if chosen is None else Finding.judgement_id == chosen
     root = Path(root)
     output = Path(output)
     run = _get_run(session, run_id)
@@ -404,7 +415,7 @@ def export_pack(session: Session, run_id: int, target_code: str, root: Path, out
 
     rows = session.execute(
         select(Finding, Source).outerjoin(Source, Source.id == Finding.source_id)
-        .where(Finding.run_id == run_id, Finding.target_id == target.id)
+        .where(Finding.run_id == run_id, Finding.target_id == target.id, same_judgement)
     ).all()
     rows.sort(key=lambda fs: (SCOPE_ORDER.get(fs[0].scope, 9), fs[1].kind if fs[1] else "", fs[1].url if fs[1] else "",
                               fs[0].indicator, fs[0].id))
@@ -508,6 +519,7 @@ def export_pack(session: Session, run_id: int, target_code: str, root: Path, out
                 "finished_at": _iso(run.finished_at), "software_version": run.software_version},
         "target": {"code": target.code, "name": target.name, "level": target.level,
                    "parent_code": target.parent_code},
+        "judgement": chosen,  # None: the findings made during the crawl
         "missing_files": missing,
         "findings": findings_json,
         # in the order of evidence.warc.gz (after its warcinfo records); findings cite them by record_id

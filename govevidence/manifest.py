@@ -13,12 +13,8 @@ decompression bomb costs no memory.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
-import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +23,13 @@ from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
 import govevidence
+from crawler.warc import CHUNK, brief_error, drain, hex_digest, index_warc_file, run_warc_files, verify_warc_file
 from db import audit
 from db.base import utcnow
 from db.models import AuditEntry, CrawlRun, Finding, PageCapture, ReviewDecision, WarcRecord
 
-CHUNK = 1024 * 1024
+__all__ = ["file_sha256", "index_warc_file", "run_folder", "run_warc_files", "verify_run", "verify_warc_file",
+           "write_manifest"]
 
 
 def file_sha256(path: Path) -> str:
@@ -51,8 +49,11 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
             for c in Finding.__table__.columns}
 
 
-def write_manifest(session: Session, run_id: int, root: Path) -> Path:
-    """Write the findings export and the manifest of a run; record the manifest's hash."""
+def write_manifest(session: Session, run_id: int, root: Path, torn: dict[str, list[str]] | None = None) -> Path:
+    """Write the findings export and the manifest of a run; record the manifest's hash.
+
+    ``torn``: the problems of WARC files a kill left torn (by their path under ``root``);
+    their entries carry them as ``torn``, and ``verify_run`` reads such files again."""
     run = session.get(CrawlRun, run_id)
     folder = run_folder(root, run_id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,11 +69,16 @@ def write_manifest(session: Session, run_id: int, root: Path) -> Path:
             Finding.run_id == run_id, or_(Finding.screenshot.is_not(None), Finding.evidence_image.is_not(None)))):
         paths |= {p for p in (shot, crop) if p}
     paths.add(str(findings_file.relative_to(root)))
+    # A killed run's file may hold no complete record, so no index row names it.
+    paths |= {str(path.relative_to(root)) for path in run_warc_files(root, run_id)}
+    torn = torn or {}
     files = []
     for relative in sorted(paths):
         path = root / relative
         if path.exists():
             files.append({"path": relative, "size": path.stat().st_size, "sha256": file_sha256(path)})
+            if torn.get(relative):
+                files[-1]["torn"] = list(torn[relative])
     manifest = {
         "run": run_id,
         "spider": run.spider,
@@ -89,134 +95,8 @@ def write_manifest(session: Session, run_id: int, root: Path) -> Path:
 
 
 # --- verification ---------------------------------------------------------------------
-# Payloads are hashed as stored: the bytes after the HTTP headers, read from the record's
-# raw stream in bounded blocks. Content-Encoding (gzip, br …) is never decoded, so a
-# compressed answer hashes to what the server sent and a decompression bomb stays small.
-
-
-def _drain(stream: Any, digest: Any = None) -> int:
-    """Read a stream to its end in bounded blocks, feeding a digest; returns the byte count."""
-    size = 0
-    while True:
-        block = stream.read(CHUNK)
-        if not block:
-            return size
-        size += len(block)
-        if digest is not None:
-            digest.update(block)
-
-
-def _gzip_ok(path: Path) -> str | None:
-    """None when every gzip member of a file is complete, else why not (bounded memory)."""
-    decompressor = zlib.decompressobj(31)
-    pending = False  # bytes of a member not yet finished were fed
-    try:
-        with open(path, "rb") as fh:
-            for data in iter(lambda: fh.read(CHUNK), b""):
-                while data:
-                    pending = True
-                    decompressor.decompress(data, CHUNK)  # output is thrown away, at most CHUNK at once
-                    data = decompressor.unconsumed_tail
-                    if decompressor.eof:
-                        data, decompressor, pending = decompressor.unused_data, zlib.decompressobj(31), False
-    except zlib.error as exc:
-        return _brief(exc)
-    if pending:
-        return "EOFError: compressed file ended before the end-of-stream marker was reached"
-    return None
-
-
-def verify_warc_file(path: Path, label: str) -> list[str]:
-    """Read every gzip member and record of a WARC; name a truncated or corrupt file.
-
-    warcio reads a torn last gzip member without complaint, so the gzip stream is
-    checked to its end-of-stream marker first, then each record's digests. Payloads are
-    read raw and in bounded blocks.
-    """
-    torn = _gzip_ok(path)
-    if torn:
-        return [f"{label}: truncated or corrupt gzip data ({torn})"]
-    problems: list[str] = []
-    count = 0
-    try:
-        with open(path, "rb") as fh:
-            iterator = ArchiveIterator(fh, check_digests=True)
-            for record in iterator:
-                _drain(record.raw_stream)
-                count += 1
-                if record.digest_checker.passed is False:
-                    problems.append(f"{label}: record {record.rec_headers.get_header('WARC-Record-ID')} "
-                                    f"@ {iterator.get_record_offset()} fails its digest")
-    except Exception as exc:  # warcio raises several types for malformed records
-        problems.append(f"{label}: truncated or corrupt after {count} readable record(s) ({_brief(exc)})")
-    return problems
-
-
-def _member_complete(fh: Any, offset: int, length: int) -> bool:
-    """Whether the bytes [offset, offset+length) are one whole gzip member (bounded memory)."""
-    fh.seek(offset)
-    decompressor = zlib.decompressobj(31)
-    remaining = length
-    try:
-        while remaining > 0:
-            data = fh.read(min(CHUNK, remaining))
-            if not data:
-                return False
-            remaining -= len(data)
-            while data and not decompressor.eof:
-                decompressor.decompress(data, CHUNK)
-                data = decompressor.unconsumed_tail
-    except zlib.error:
-        return False
-    return decompressor.eof
-
-
-def index_warc_file(path: Path, label: str) -> Iterator[dict[str, Any]]:
-    """The ``warc_records`` rows of every complete record of a WARC file (warcinfo excepted).
-
-    For re-indexing a file whose index was lost (a killed crawl): reads the file once, in
-    bounded memory, and stops at the first unreadable record; a torn last record, whose
-    gzip member or digests are incomplete, is left out.
-    """
-    try:
-        with open(path, "rb") as fh, open(path, "rb") as probe:
-            iterator = ArchiveIterator(fh, check_digests=True)
-            for record in iterator:
-                digest = hashlib.sha256()
-                _drain(record.raw_stream, digest)
-                headers = record.rec_headers
-                offset, length = iterator.get_record_offset(), iterator.get_record_length()
-                if record.rec_type == "warcinfo":
-                    continue
-                if record.digest_checker.passed is False or not _member_complete(probe, offset, length):
-                    return
-                payload = digest.hexdigest()
-                if record.rec_type == "revisit":
-                    payload = _hex_digest(headers.get_header("WARC-Payload-Digest")) or payload
-                yield {
-                    "warc_file": label, "record_id": headers.get_header("WARC-Record-ID"),
-                    "record_type": record.rec_type, "target_uri": headers.get_header("WARC-Target-URI") or "",
-                    "warc_date": headers.get_header("WARC-Date") or "", "offset": offset, "length": length,
-                    "payload_sha256": payload, "refers_to": headers.get_header("WARC-Refers-To"),
-                }
-    except Exception:  # the rest of a torn or corrupt file cannot be read; verify names it
-        return
-
-
-def _hex_digest(value: str | None) -> str | None:
-    """Hex SHA-256 from a ``sha256:<BASE32>`` WARC digest, None for any other form."""
-    if not value or not value.lower().startswith("sha256:"):
-        return None
-    try:
-        return base64.b32decode(value.split(":", 1)[1]).hex()
-    except (ValueError, binascii.Error):
-        return None
-
-
-def _brief(exc: Exception) -> str:
-    """Exception type and the printable start of its message (warcio quotes raw bytes)."""
-    text = "".join(ch for ch in str(exc)[:200] if ch.isprintable() and ord(ch) < 0x250)
-    return f"{type(exc).__name__}: {text[:80]}".rstrip(": ")
+# The checks of one WARC file (``verify_warc_file``, ``index_warc_file``) are plumbing and
+# live in ``crawler.warc``; payloads are hashed as stored, in bounded blocks.
 
 
 def _check_record(root: Path, row: WarcRecord) -> str | None:
@@ -232,13 +112,13 @@ def _check_record(root: Path, row: WarcRecord) -> str | None:
             record_id = record.rec_headers.get_header("WARC-Record-ID")
             if record_id != row.record_id:
                 return f"{where}: another record is there"
-            _drain(record.raw_stream, digest)
+            drain(record.raw_stream, digest)
             checker = record.digest_checker
             stored_digest = record.rec_headers.get_header("WARC-Payload-Digest")
     except Exception as exc:
-        return f"{where}: unreadable ({_brief(exc)})"
+        return f"{where}: unreadable ({brief_error(exc)})"
     if row.record_type == "revisit":
-        if _hex_digest(stored_digest) != row.payload_sha256:
+        if hex_digest(stored_digest) != row.payload_sha256:
             return f"{where}: payload digest differs"
     elif digest.hexdigest() != row.payload_sha256:
         return f"{where}: payload SHA-256 differs"
@@ -284,7 +164,7 @@ def verify_run(session: Session, run_id: int, root: Path, tsa_ca_file: str | Non
     # Database rows against the digests chained in the audit log.
     entries = session.execute(
         select(AuditEntry).where(AuditEntry.action.in_(
-            ("capture.add", "findings.rollup", "run.manifest", "warc.index", "review.decision")))
+            ("capture.add", "findings.rollup", "judgement.findings", "run.manifest", "warc.index", "review.decision")))
         .order_by(AuditEntry.id)
     ).scalars().all()
     entries = [e for e in entries if e.data.get("run") == run_id]
@@ -323,9 +203,8 @@ def verify_run(session: Session, run_id: int, root: Path, tsa_ca_file: str | Non
     # Files listed in the manifest.
     if manifest_entry is None:
         problems.append(f"run {run_id}: no manifest (the run did not finish; status {run.status})")
-        for folder in sorted((root / "warc").glob(f"run-{run_id:05d}")):
-            for path in sorted(folder.glob("*.warc.gz")):
-                problems += verify_warc_file(path, str(path.relative_to(root)))
+        for path in run_warc_files(root, run_id):
+            problems += verify_warc_file(path, str(path.relative_to(root)))
     else:
         manifest_path = root / manifest_entry.data["path"]
         if not manifest_path.exists():
@@ -342,6 +221,8 @@ def verify_run(session: Session, run_id: int, root: Path, tsa_ca_file: str | Non
                     problems.append(f"{item['path']}: file altered")
                     if item["path"].endswith(".warc.gz"):
                         problems += verify_warc_file(path, item["path"])
+                elif item.get("torn"):  # torn by a kill before the run was sealed: still named
+                    problems += verify_warc_file(path, item["path"]) or list(item["torn"])
 
     # Every indexed record of the run opens at its offset with the right payload.
     for row in records.values():

@@ -1,13 +1,52 @@
-"""Read-side queries over the evidence database, shared by the CLI and exports."""
+"""Read-side queries over the evidence database, shared by the CLI and exports.
+
+A run's findings are those of its newest finished judgement (``govevidence judge RUN``,
+highest id), or the crawl's own when it has none; ``judgement=N`` picks one judgement and
+``judgement="crawl"`` the findings made during the crawl.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import CrawlRun, Finding, PageCapture, Source, Target
+from db.models import CrawlRun, Finding, Judgement, PageCapture, Source, Target
+
+CRAWL = "crawl"
+
+
+class JudgementError(ValueError):
+    """The judgement asked for does not exist in the run."""
+
+
+def newest_judgement(session: Session, run_id: int) -> int | None:
+    """The id of the run's newest finished judgement, None when it has none."""
+    return session.execute(
+        select(func.max(Judgement.id)).where(Judgement.run_id == run_id, Judgement.status == "finished")).scalar()
+
+
+def chosen_judgement(session: Session, run_id: int, judgement: int | str | None = None) -> int | None:
+    """Which findings of a run to read: a judgement's id, or None for the crawl's own."""
+    if judgement is None:
+        return newest_judgement(session, run_id)
+    if judgement == CRAWL:
+        return None
+    try:
+        wanted = int(judgement)
+    except (TypeError, ValueError):
+        raise JudgementError(f"判定应为编号或 crawl，而不是 {judgement!r}") from None
+    row = session.get(Judgement, wanted)
+    if row is None or row.run_id != run_id:
+        raise JudgementError(f"运行 {run_id} 没有判定 {wanted}")
+    return wanted
+
+
+def judgement_filter(session: Session, run_id: int, judgement: int | str | None = None) -> Any:
+    """A WHERE clause picking the run's findings of the chosen judgement (see the module doc)."""
+    chosen = chosen_judgement(session, run_id, judgement)
+    return Finding.judgement_id.is_(None) if chosen is None else Finding.judgement_id == chosen
 
 
 def runs(session: Session, limit: int = 20) -> list[dict[str, Any]]:
@@ -34,12 +73,12 @@ def runs(session: Session, limit: int = 20) -> list[dict[str, Any]]:
 
 
 def findings(session: Session, run_id: int, *, scope: str = "target", target_code: str | None = None,
-             indicator: str | None = None) -> list[dict[str, Any]]:
+             indicator: str | None = None, judgement: int | str | None = None) -> list[dict[str, Any]]:
     query = (
         select(Finding, Target.code, Target.name, Source.kind, Source.url)
         .join(Target, Target.id == Finding.target_id)
         .outerjoin(Source, Source.id == Finding.source_id)
-        .where(Finding.run_id == run_id, Finding.scope == scope)
+        .where(Finding.run_id == run_id, Finding.scope == scope, judgement_filter(session, run_id, judgement))
         .order_by(Target.code, Finding.indicator, Finding.id)
     )
     if target_code:
@@ -53,13 +92,15 @@ def findings(session: Session, run_id: int, *, scope: str = "target", target_cod
             "scope": finding.scope, "indicator": finding.indicator, "verdict": finding.verdict, "value": finding.value,
             "url": finding.url, "href": finding.href, "locator": finding.locator, "snippet": finding.snippet,
             "checked": finding.checked, "capture_id": finding.capture_id, "details": finding.details,
-            "detector_version": finding.detector_version,
+            "detector_version": finding.detector_version, "judgement": finding.judgement_id,
         })
     return out
 
 
 def target_summary(session: Session, run_ids: list[int]) -> list[dict[str, Any]]:
-    """One row per target crawled in the given runs: pages, failures, verdict counts, key values."""
+    """One row per target crawled in the given runs: pages, failures, verdict counts, key values
+    (the findings of each run's newest judgement)."""
+    chosen = or_(false(), *(and_(Finding.run_id == run_id, judgement_filter(session, run_id)) for run_id in run_ids))
     pages = session.execute(
         select(Source.target_id, func.count(), func.sum(case((PageCapture.error_status != "ok", 1), else_=0)))
         .join(Source, Source.id == PageCapture.source_id)
@@ -69,7 +110,7 @@ def target_summary(session: Session, run_ids: list[int]) -> list[dict[str, Any]]
     rows = session.execute(
         select(Target.id, Target.code, Target.name, Target.level, Finding.indicator, Finding.verdict, Finding.value)
         .join(Finding, Finding.target_id == Target.id)
-        .where(Finding.run_id.in_(run_ids), Finding.scope == "target")
+        .where(Finding.run_id.in_(run_ids), Finding.scope == "target", chosen)
         .order_by(Target.code)
     ).all()
     summary: dict[int, dict[str, Any]] = {}

@@ -1,58 +1,50 @@
-"""Steps over a run's stored captures: roll the page findings up per source and per target.
+"""Steps over a run's stored captures: roll the page findings up per source and per
+target, and seal the run (roll-ups, run row, manifest, RFC 3161 time-stamp).
 
 The crawl records captures and page findings; the roll-ups are made from what is stored,
 by the crawl at its end or again later (``govevidence judge RUN`` rolls up its own
 findings), so the same code answers both.
+
+``finish_run`` is the end of a crawl: the pipeline calls it (``GOVEVIDENCE_RUN_FINISHERS``
+in ``crawler/settings.py``) once the last captures are stored and the WARC files closed.
+``seal_unsealed`` (``govevidence seal RUN``) does the same for a run whose crawl ended
+without it — killed, or closed with no finisher: it rolls up (unless done), writes the
+manifest and time-stamps, and only ever for a run that has no manifest yet. A killed run
+stays ``interrupted`` / ``killed`` once sealed — it did not finish, and its roll-ups are
+over what was stored before the kill; its stats say ``sealed`` (when, by what) and its
+manifest marks the torn WARC files, which ``govevidence verify`` keeps naming.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from db import audit
 from db.base import utcnow
-from db.models import Finding, PageCapture, Source
+from db.findings import FINDING_FIELDS, finding_row, insert_findings, json_safe
+from db.models import AuditEntry, CrawlRun, Finding, PageCapture, Source
+from db.runs import close_run
+from govevidence import anchor
 from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_target
+from govevidence.manifest import run_warc_files, verify_warc_file, write_manifest
 
-FINDING_FIELDS = ("indicator", "verdict", "value", "url", "href", "locator", "snippet", "checked", "details",
-                  "detector_version", "screenshot", "evidence_image")
+__all__ = ["FINDING_FIELDS", "SealError", "SealResult", "anchor_run", "finding_row", "finish_run", "insert_findings",
+           "json_safe", "rollup", "seal_unsealed"]
 
-
-def json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-def finding_row(finding: dict[str, Any], **context: Any) -> dict[str, Any]:
-    """A findings-table row with every column present (executemany needs equal keys)."""
-    row = {k: finding.get(k) for k in FINDING_FIELDS}
-    row["details"] = json_safe(finding.get("details") or {})
-    row.update({"run_id": None, "target_id": None, "source_id": None, "capture_id": finding.get("capture_id"),
-                "judgement_id": None, "scope": "page", "created_at": utcnow()})
-    row.update(context)
-    return row
+logger = logging.getLogger(__name__)
 
 
-def insert_findings(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    """Insert finding rows; returns (id, row digest) of each, for the audit log."""
-    if not rows:
-        return []
-    ids = session.execute(
-        insert(Finding).returning(Finding.id, sort_by_parameter_order=True), rows
-    ).scalars().all()
-    out = []
-    for finding_id, row in zip(ids, rows):
-        row["id"] = finding_id
-        out.append((finding_id, audit.row_digest(Finding.__table__, row)))
-    return out
-
-
-def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, actor: str = "crawler") -> dict[str, int]:
+def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, actor: str = "crawler",
+           statuses: dict[int, str] | None = None, catalogue: Any = None) -> dict[str, int]:
     """Source and target findings of a run from its page findings (those of one judgement, or
-    the crawl's own when ``judgement_id`` is None); inserted, chained, counted."""
+    the crawl's own when ``judgement_id`` is None); inserted, chained, counted. A judgement
+    passes the status it gave each capture (``statuses``, by capture id) and its catalogue."""
     from evidence import indicators_for  # evidence has no Scrapy/SQLAlchemy imports; loaded lazily
 
     captures = session.execute(
@@ -60,6 +52,8 @@ def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, ac
                PageCapture.http_status, PageCapture.depth, PageCapture.referer)
         .where(PageCapture.run_id == run_id).order_by(PageCapture.depth, PageCapture.id)
     ).mappings().all()
+    if statuses:
+        captures = [{**c, "error_status": statuses.get(c["id"], c["error_status"])} for c in captures]
     same_judgement = Finding.judgement_id.is_(None) if judgement_id is None else Finding.judgement_id == judgement_id
     findings = session.execute(
         select(Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href, Finding.locator,
@@ -83,7 +77,7 @@ def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, ac
     source_rows: list[dict[str, Any]] = []
     # Portal first: a target's identifiers and dates are read from its portal where it shows them.
     for crawl in sorted(crawls.values(), key=lambda c: (c.kind != "portal", c.source_id)):
-        names = [i.id for i in indicators_for(crawl.kind)]
+        names = [i.id for i in (catalogue.for_kind(crawl.kind) if catalogue is not None else indicators_for(crawl.kind))]
         source_rows.extend(aggregate_source(crawl, names))
     target_rows: list[dict[str, Any]] = []
     for target_id in {c.target_id for c in crawls.values()}:
@@ -97,3 +91,117 @@ def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, ac
         data["judgement"] = judgement_id
     audit.append(session, actor, "findings.rollup", "crawl_runs", run_id, data)
     return {"govevidence/source_findings": len(source_rows), "govevidence/target_findings": len(target_rows)}
+
+
+# --- sealing --------------------------------------------------------------------------
+def anchor_run(session_factory: sessionmaker, run_id: int, archive_root: Path, settings: Any = None) -> str | None:
+    """Time-stamp a sealed run with the TSA, if one is configured (``GOVEVIDENCE_TSA_URL`` in the
+    settings or the environment); never fails the run: a failure is recorded as
+    ``anchor: failed (…)`` in its stats. Returns what was recorded, None without a TSA."""
+    tsa_url, ca_file, timeout = anchor.tsa_settings(settings)
+    if not tsa_url:
+        return None
+    try:
+        with session_factory.begin() as session:
+            token = anchor.seal_run(session, run_id, archive_root, tsa_url, ca_file, timeout)
+            status = f"rfc3161 {token.token_file} ({token.gen_time.isoformat() if token.gen_time else 'no time'})"
+        logger.info("Run %s: time-stamped, %s", run_id, status)
+    except Exception as exc:  # an unreachable or broken TSA must not lose the run
+        reason = str(exc) if isinstance(exc, anchor.AnchorError) else f"{type(exc).__name__}: {exc}"
+        status = f"failed ({reason})"
+        logger.warning("Run %s: anchor failed (%s)", run_id, reason)
+    with session_factory.begin() as session:
+        run = session.get(CrawlRun, run_id)
+        run.stats = {**(run.stats or {}), "anchor": status}
+    return status
+
+
+def finish_run(session_factory: sessionmaker, run_id: int, archive_root: Path, settings: Any = None, *,
+               reason: str, stats: dict[str, Any]) -> dict[str, Any]:
+    """The end of a crawl run (a ``GOVEVIDENCE_RUN_FINISHERS`` entry): roll the page findings
+    up and close the run's row (status from Scrapy's finish ``reason``, the crawl ``stats`` and
+    the roll-up counts) in one transaction, write the manifest, then time-stamp it."""
+    with session_factory.begin() as session:
+        counts = rollup(session, run_id)
+        close_run(session, run_id, reason, {**stats, **counts}, counts)
+    with session_factory.begin() as session:
+        manifest = write_manifest(session, run_id, archive_root)
+    logger.info("Run %s: manifest %s", run_id, manifest)
+    return {**counts, "manifest": manifest, "anchor": anchor_run(session_factory, run_id, archive_root, settings)}
+
+
+class SealError(Exception):
+    """A run cannot be sealed; the message says why (one line)."""
+
+
+@dataclass
+class SealResult:
+    run_id: int
+    status: str
+    finish_reason: str | None
+    manifest: Path
+    already_sealed: bool = False
+    rolled_up: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    recovered_dead_run: bool = False
+    torn: list[str] = field(default_factory=list)
+    anchor: str | None = None
+
+
+def _has_rollup(session: Session, run_id: int) -> bool:
+    """Whether the crawl's own roll-up of a run (not a judgement's) is stored."""
+    entries = session.execute(select(AuditEntry.data).where(
+        AuditEntry.action == "findings.rollup", AuditEntry.entity == "crawl_runs", AuditEntry.entity_id == run_id)
+    ).scalars()
+    return any("judgement" not in (data or {}) for data in entries)
+
+
+def seal_unsealed(session_factory: sessionmaker, run_id: int, archive_root: Path, settings: Any = None, *,
+                  actor: str = "govevidence seal") -> SealResult:
+    """Roll up, write the manifest of and time-stamp a run whose crawl ended without it.
+
+    A run with a manifest is left as it is (``already_sealed``). A run still ``running``
+    whose process on this host is gone is first closed as the next crawl would close it
+    (``interrupted`` / ``killed``, its WARC files re-indexed); one that may still be running
+    raises SealError. The manifest marks each torn WARC file with its problems.
+    """
+    from crawler.recovery import is_dead, recover_dead_run
+
+    with session_factory.begin() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None:
+            raise SealError(f"运行 {run_id} 不存在")
+        entry = anchor.manifest_entry(session, run_id)
+        if entry is not None:
+            return SealResult(run_id, run.status, run.finish_reason, archive_root / entry.data["path"],
+                              already_sealed=True)
+        problems: dict[str, list[str]] | None = None
+        recovered = False
+        if run.status == "running":
+            if not is_dead(run):
+                host = run.stats or {}
+                raise SealError(f"运行 {run_id} 仍在抓取中（主机 {host.get('hostname', '?')}，进程 {host.get('pid', '?')}）"
+                                f"：结束后才能封存")
+            problems = recover_dead_run(session, run, archive_root, actor=actor)
+            recovered = True
+    with session_factory.begin() as session:
+        run = session.get(CrawlRun, run_id)
+        rolled_up = not _has_rollup(session, run_id)
+        counts = rollup(session, run_id, actor=actor) if rolled_up else {}
+        sealed = {"at": utcnow().isoformat(), "by": actor}
+        run.stats = json_safe({**(run.stats or {}), **counts, "sealed": sealed})
+        audit.append(session, actor, "run.seal", "crawl_runs", run_id,
+                     {"run": run_id, "status": run.status, "rolled_up": rolled_up, **counts})
+        status, finish_reason = run.status, run.finish_reason
+    if problems is None:  # the files as they are now (a dead run closed by an earlier crawl)
+        problems = {}
+        for path in run_warc_files(archive_root, run_id):
+            label = str(path.relative_to(archive_root))
+            problems[label] = verify_warc_file(path, label)
+    torn = {label: found for label, found in problems.items() if found}
+    with session_factory.begin() as session:
+        manifest = write_manifest(session, run_id, archive_root, torn=torn)
+    logger.info("Run %s: sealed, manifest %s", run_id, manifest)
+    return SealResult(run_id, status, finish_reason, manifest, rolled_up=rolled_up, counts=counts,
+                      recovered_dead_run=recovered, torn=[p for found in torn.values() for p in found],
+                      anchor=anchor_run(session_factory, run_id, archive_root, settings))

@@ -31,24 +31,17 @@ from scrapy.linkextractors import IGNORED_EXTENSIONS
 from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
-from crawler.content import (binary_kind, challenge_reason, compressed_stream_problem, drew_nothing, is_blank,
-                             unreadable_reason)
-from crawler.errors import (BLOCKED_STATUSES, DOWN_STATUSES, NOTHING_SHOWN_STATUSES, classify_failure,
-                            http_status_kind)
+from crawler.errors import classify_failure
 from crawler.items import PageRecord, SourceRecord
 from crawler.screenshots import Screenshotter
 from crawler.tls import connection_facts
-from evidence import DETECTOR_VERSION, Page, detect, discover_sources, indicators_for
+from evidence import Page, discover_sources
+from evidence.content import compressed_stream_problem
+from evidence.judgement import (RENDER_REASONS, Answer, PageFacts, RenderPolicy, could_not_look,  # noqa: F401
+                                is_html_type, judge, page_title)
 from govevidence.registry import RegistryError, TargetEntry, load_registry
 
 _SKIP_EXTENSIONS = tuple(f".{ext}" for ext in IGNORED_EXTENSIONS)
-# Indicators the crawl itself decides, not the page detectors.
-CRAWL_INDICATORS = ("site.reachable", "site.broken_links")
-# Why a browser draws a capture (PageRecord.render_reason).
-RENDER_REASONS = ("source_marked", "script_shell", "challenge", "screenshot")
-_RENDER_NOTES = {"source_marked": "source marked render", "script_shell": "page is a script shell",
-                 "challenge": "anti-bot challenge"}
-_FOLLOWED_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def origin(url: str) -> str:
@@ -218,39 +211,32 @@ class TargetSpider(scrapy.Spider):
             # Where a redirect led is a page of the budget already seen: links back to it
             # (an inner page's "home" link to the landing URL) do not fetch it again.
             state.seen.add(canonicalize_url(response.url))
-        status, detail, page = self._judge(response, record)
-        record.error_status, record.error_detail = status, detail
+        location = response.headers.get(b"Location")
+        answer = Answer(
+            url=response.url, status=response.status, body=response.body, content_type=record.content_type,
+            is_html=is_html_type(record.content_type, isinstance(response, TextResponse)),
+            location=location.decode("latin-1") if location is not None else None,
+            body_truncated=response.meta.get("body_truncated"), rendered=record.rendered,
+            render_reason=record.render_reason)
+        facts = PageFacts(source_kind=state.kind, source_url=state.url, depth=depth,
+                          screenshot_only=bool(response.meta.get("screenshot_only")), landed=landed)
+        result = judge(answer, facts, self._render_policy(state), now=record.fetched_at)
+        status, page, findings = result.status, result.page, result.findings
+        record.error_status, record.error_detail = status, result.detail
+        record.findings = findings
         if page is not None and status in ("ok", "challenge"):
             record.encoding = page.encoding
-            record.title = self._title(page)
+            record.title = page_title(page)
         if status != "ok":
             out: list[Any] = [record]
-            if status == "challenge" and not record.rendered and self._render_challenges():
-                # What a visitor's browser shows after running the challenge is looked at next.
-                record.error_detail = f"{detail}; rendered again with a browser: {_RENDER_NOTES['challenge']}"
+            if result.render_next == "challenge":
                 out.append(self.page_request(state, response.url, depth=depth, render_reason="challenge",
                                              referer=referer_url, screenshot_only=bool(response.meta.get("screenshot_only"))))
-            if depth == 0:
-                record.findings = self._could_not_look(state, status, record.error_detail or "")
             return out
-
-        findings = [f.to_dict() for f in detect(page)]
-        if depth == 0:
-            findings.append(self._finding("site.reachable", "present", value=str(response.status),
-                                          url=response.url, snippet=record.title, details=landed or {}))
-        record.findings = findings
-        reason = None
-        if not record.rendered:
-            if state.render:
-                reason = "source_marked"
-            elif depth == 0 and self.settings.getbool("GOVEVIDENCE_AUTO_RENDER") and self._looks_like_script_shell(page):
-                reason = "script_shell"
-        if reason:
+        if result.render_next:
             # The raw capture is kept; what the browser shows is looked at next, and links
-            # are followed from there. Until then nothing on the raw HTML counts as absent.
-            record.error_detail = "rendered again with a browser: " + _RENDER_NOTES[reason]
-            record.findings = self._before_rendering(findings, reason)
-            return [record, self.page_request(state, response.url, depth=depth, render_reason=reason,
+            # are followed from there.
+            return [record, self.page_request(state, response.url, depth=depth, render_reason=result.render_next,
                                               referer=referer_url)]
         if browser_page is not None and self.screenshots.wanted(depth, findings):
             await self.screenshots.take(browser_page, record, warc.get("record_id"))
@@ -268,76 +254,10 @@ class TargetSpider(scrapy.Spider):
                     out.append(self.page_request(state, url, depth=depth + 1, referer=response.url))
         return out
 
-    def _judge(self, response: Response, record: PageRecord) -> tuple[str, str | None, Page | None]:
-        """(status, detail, parsed page or None) of an answer that reached the spider."""
-        code = response.status
-        kind = http_status_kind(code)
-        body = response.body
-        if kind == "refused_redirect":
-            return kind, self._refused_redirect(response), None
-        if kind == "not_modified":
-            return kind, "HTTP 304 Not Modified, although the request sent no validator", None
-        if kind == "empty":
-            return kind, f"HTTP {code}: no content", None
-        truncated = response.meta.get("body_truncated")
-        if truncated and kind == "ok":
-            return "truncated", f"only part of the body arrived: {truncated}", None
-        is_html = self._is_html(response)
-        if is_blank(body):
-            if kind == "challenge":
-                return kind, "HTTP 412 (anti-bot challenge) with no body", None
-            return ("empty", f"HTTP {code}: {len(body)} byte(s), no content", None) if kind == "ok" else (
-                kind, f"HTTP {code}", None)
-        if not is_html:
-            if kind == "challenge":
-                return kind, f"HTTP 412 (anti-bot challenge), {record.content_type}", None
-            return ("not_html", record.content_type, None) if kind == "ok" else (kind, f"HTTP {code}", None)
-        binary = binary_kind(body)
-        if binary:
-            if kind == "ok":
-                return "unreadable", f"binary content: {binary}", None
-            return ("challenge", "HTTP 412 (anti-bot challenge)", None) if kind == "challenge" else (kind, f"HTTP {code}", None)
-        page = Page.from_bytes(response.url, body, content_type=record.content_type, kind=record.source_kind)
-        if kind in ("ok", "challenge", "blocked", "server_error", "http_error"):
-            why = challenge_reason(body, page)
-            if why:
-                return "challenge", f"HTTP {code}: {why}", page
-        if record.rendered and response.meta.get("render_reason") == "challenge" and kind != "ok":
-            # The browser ran the challenge and drew the page; the status is its first answer's.
-            kind = "ok"
-        if kind == "challenge":
-            return kind, "HTTP 412 (anti-bot challenge)", page
-        if kind != "ok":
-            return kind, f"HTTP {code}", page
-        why = unreadable_reason(body, page)
-        if why:
-            return "unreadable", why, None
-        if record.rendered and drew_nothing(page):
-            return "empty", "the browser drew an empty page", page
-        return "ok", None, page
-
-    @staticmethod
-    def _refused_redirect(response: Response) -> str:
-        """Why a 3xx reached the spider instead of being followed, naming its Location."""
-        code = response.status
-        location = response.headers.get(b"Location")
-        if location is None:
-            return f"HTTP {code} without a Location header"
-        shown = location.decode("latin-1").strip()
-        target = urljoin(response.url, shown)
-        scheme = urlsplit(target).scheme.lower()
-        if len(shown) > 200:
-            shown = shown[:200] + "…"
-        if code not in _FOLLOWED_REDIRECTS:
-            why = f"{code} is not a redirect status that is followed"
-        elif scheme not in ("http", "https"):
-            why = f"the target's scheme {scheme + ':' if scheme else '(none)'} is not HTTP(S)"
-        else:
-            why = "the redirect was not followed"
-        return f"HTTP {code} Location: {shown}: {why}"
-
-    def _render_challenges(self) -> bool:
-        return self.settings.getbool("GOVEVIDENCE_RENDER_CHALLENGES", self.settings.getbool("GOVEVIDENCE_AUTO_RENDER"))
+    def _render_policy(self, state: SourceState) -> RenderPolicy:
+        auto = self.settings.getbool("GOVEVIDENCE_AUTO_RENDER")
+        return RenderPolicy(source_marked=state.render, auto_render=auto,
+                            render_challenges=self.settings.getbool("GOVEVIDENCE_RENDER_CHALLENGES", auto))
 
     def _landed(self, state: SourceState, final_url: str) -> dict[str, Any] | None:
         """Add the origin a home page landed on to the source's scope; say what was done."""
@@ -356,19 +276,6 @@ class TargetSpider(scrapy.Spider):
             self.logger.info("Home page %s landed on %s: its links are followed too", state.url, landing)
         return {"landing_url": final_url, "landing_origin": landing, "crawl_scope": sorted(state.scope)}
 
-    def _before_rendering(self, findings: list[dict[str, Any]], reason: str) -> list[dict[str, Any]]:
-        """Findings on raw HTML that a browser draws next: what is shown counts, what is not
-        shown is not yet an ``absent`` (the rendered capture says)."""
-        out = []
-        for row in findings:
-            if row.get("verdict") == "absent":
-                why = f"raw HTML before rendering ({_RENDER_NOTES[reason]})"
-                if row.get("checked"):
-                    why += f"; searched: {row['checked']}"
-                row = {**row, "verdict": "unknown", "checked": why}
-            out.append(row)
-        return out
-
     async def page_failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request
         browser_page = request.meta.pop("playwright_page", None)
@@ -385,7 +292,7 @@ class TargetSpider(scrapy.Spider):
         record.render_reason = (request.meta.get("render_reason") or "source_marked") if record.rendered else None
         if depth == 0 and not request.meta.get("screenshot_only"):
             # (A home page drawn only for its picture was judged on its plain capture.)
-            record.findings = self._could_not_look(state, status, detail)
+            record.findings = could_not_look(state.kind, state.url, status, detail)
         self.logger.info("Could not fetch %s (%s): %s", request.url, status, detail)
         yield record
 
@@ -398,25 +305,6 @@ class TargetSpider(scrapy.Spider):
             requested_url=redirects[0] if redirects else request.url, fetched_at=utcnow(), depth=depth,
             referer=referer.decode("latin-1") if referer else None,
         )
-
-    @staticmethod
-    def _finding(indicator: str, verdict: str, **fields: Any) -> dict[str, Any]:
-        return {"indicator": indicator, "verdict": verdict, "detector_version": DETECTOR_VERSION, **fields}
-
-    def _could_not_look(self, state: SourceState, status: str, detail: str) -> list[dict[str, Any]]:
-        """Findings for a source whose home page could not be looked at."""
-        if status in DOWN_STATUSES:
-            reachable = "absent"
-        elif status in BLOCKED_STATUSES or status in NOTHING_SHOWN_STATUSES:
-            reachable = "unknown"  # it answered, but showed nothing: not proven down
-        else:
-            reachable = "present" if status == "not_html" else "unknown"
-        why = f"home page {state.url}: {status} ({detail})"
-        rows = [self._finding("site.reachable", reachable, value=status, url=state.url, checked=why)]
-        for indicator in indicators_for(state.kind):
-            if indicator.id not in CRAWL_INDICATORS:
-                rows.append(self._finding(indicator.id, "unknown", url=state.url, checked=why))
-        return rows
 
     def _discover(self, state: SourceState, page: Page) -> Iterator[Any]:
         """Record links to the target's other evaluation sources; fetch new sites one hop."""
@@ -456,20 +344,3 @@ class TargetSpider(scrapy.Spider):
                 continue
             out.append(url)
         return out
-
-    @staticmethod
-    def _is_html(response: Response) -> bool:
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
-        if "html" in content_type or "xml" in content_type:
-            return True
-        return not content_type and isinstance(response, TextResponse)
-
-    @staticmethod
-    def _title(page: Page) -> str | None:
-        titles = page.tree.xpath("//title/text()")
-        return " ".join(titles[0].split())[:300] if titles else None
-
-    @staticmethod
-    def _looks_like_script_shell(page: Page) -> bool:
-        body_text = " ".join(page.tree.xpath("//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"))
-        return len(body_text.strip()) < 40 and bool(page.tree.xpath("//script"))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.content import (binary_kind, challenge_reason, compressed_stream_problem, drew_nothing,
-                             unreadable_reason)
-from crawler.errors import BLOCKED_STATUSES, DOWN_STATUSES, NOTHING_SHOWN_STATUSES, http_status_kind
+from evidence.content import (binary_kind, challenge_reason, compressed_stream_problem, drew_nothing,
+                              unreadable_reason)
+from evidence.judgement import BLOCKED_STATUSES, DOWN_STATUSES, NOTHING_SHOWN_STATUSES, http_status_kind
 from evidence import Page
 from tests.hostile.cases import JSL, PNG, RUISHU
 

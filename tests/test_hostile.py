@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crawler.errors import DOWN_STATUSES
 from db.models import CrawlRun, Finding, PageCapture, Source, Target
 from db.session import get_engine
 from evidence import indicators_for
+from evidence.judgement import DOWN_STATUSES
 from govevidence.crawl import SANDBOX_SETTINGS, scrapy_crawl
 from tests.hostile.cases import CASES
 from tests.hostile.pages import CONTROL_PAGES

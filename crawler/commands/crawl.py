@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 import traceback
 from pathlib import Path
@@ -77,15 +78,16 @@ class Command(ScrapyCrawl):
             self._fail(name, f"{where}：{detail}", 1)
 
     def _fail(self, spider: str, problem: BaseException | str, exitcode: int) -> None:
-        from govevidence.errors import hide_passwords, one_line, user_message
-
         self.exitcode = exitcode
         url = self.settings.get("DATABASE_URL") if self.settings is not None else None
+        # The wording is the application's (GOVEVIDENCE_ERRORS_MODULE); the plumbing only prints it.
+        module = self.settings.get("GOVEVIDENCE_ERRORS_MODULE") if self.settings is not None else None
+        errors = importlib.import_module(module) if module else None
         if isinstance(problem, BaseException):
-            message = user_message(problem, url)
+            message = errors.user_message(problem, url) if errors else None
             if message is None:  # not a problem of input or environment: show where it came from
                 traceback.print_exception(problem, file=sys.stderr)
                 return
         else:
-            message = hide_passwords(one_line(problem), url)
+            message = errors.hide_passwords(errors.one_line(problem), url) if errors else " ".join(problem.split())
         print(f"scrapy crawl {spider}: {message}", file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ and every indicator would come out ``absent``. The checks here say why a body is
   Aliyun ``acw_sc__v2`` and the like) — instead of the page.
 
 The functions are pure (bytes or a parsed ``Page`` in, a reason out) so they can be tested on
-real pages.
+real pages, and so the crawl and ``govevidence judge`` (over archived bytes) ask the same ones.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import zlib
 
 from lxml import etree
 
-from evidence import Page
+from .page import Page
 
 # Share of control / replacement characters above which decoded text is garbage.
 GARBAGE_SHARE = 0.10
@@ -255,3 +255,60 @@ def _brotli_problem(body: bytes, limit: int) -> str | None:
     if decompressor.is_finished() or (limit and produced > limit):
         return None
     return f"br stream ends early: {len(body)} byte(s) received"
+
+
+def decoded_size(body: bytes, coding: str, limit: int) -> int | None:
+    """How many bytes a gzip/deflate/br body decodes to, or None once that passes ``limit``.
+
+    Output is counted and discarded in blocks of at most 1 MiB, so a decompression bomb costs
+    no memory. A stream that is corrupt or cut short counts what decodes before the damage;
+    a coding this does not know counts the body as it is.
+    """
+    coding = coding.strip().lower()
+    if coding == "br":
+        return _brotli_size(body, limit)
+    if coding in ("gzip", "x-gzip"):
+        attempts = [zlib.MAX_WBITS | 16]
+    elif coding == "deflate":
+        attempts = [zlib.MAX_WBITS, -zlib.MAX_WBITS]
+    else:
+        return len(body) if len(body) <= limit else None
+    produced = 0
+    for wbits in attempts:
+        decompressor = zlib.decompressobj(wbits=wbits)
+        produced = 0
+        data = body
+        try:
+            while data:
+                produced += len(decompressor.decompress(data, 1 << 20))
+                if produced > limit:
+                    return None
+                data = decompressor.unconsumed_tail
+                if decompressor.eof and decompressor.unused_data and wbits & 16:
+                    data = decompressor.unused_data  # a further gzip member
+                    decompressor = zlib.decompressobj(wbits=wbits)
+            produced += len(decompressor.flush())
+        except zlib.error:
+            if produced == 0:
+                continue  # not this format: try the next one
+        break
+    return produced if produced <= limit else None
+
+
+def _brotli_size(body: bytes, limit: int) -> int | None:
+    try:
+        import brotli
+    except ImportError:
+        return len(body) if len(body) <= limit else None
+    decompressor = brotli.Decompressor()
+    produced = 0
+    try:
+        produced = len(decompressor.process(body, output_buffer_limit=1 << 20))
+        while produced <= limit and not decompressor.is_finished():
+            chunk = decompressor.process(b"", output_buffer_limit=1 << 20)
+            if not chunk:
+                break
+            produced += len(chunk)
+    except brotli.error:
+        pass
+    return produced if produced <= limit else None
