@@ -69,7 +69,11 @@ DOWNLOADER_MIDDLEWARES = {
 }
 EXTENSIONS = {
     "crawler.archive.WarcArchive": 500,
+    # Per-source page budgets and seen URLs (crawler/budgets.py), kept out of the requests.
+    "crawler.budgets.BudgetStore": 100,
 }
+# The store behind it: a dotted name of a crawler.budgets.BudgetStore subclass.
+GOVEVIDENCE_BUDGET_STORE = "crawler.budgets.MemoryBudgetStore"
 ITEM_PIPELINES = {
     "crawler.pipelines.EvidencePipeline": 300,
 }

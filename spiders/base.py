@@ -11,6 +11,11 @@ lands on after redirects (``http://`` to ``https://``, bare domain to ``www.``, 
 host), unless that origin is another target's registered site. Answers that hold nothing
 to look at (empty, unreadable, a refused redirect, an unsolicited 304, an anti-bot
 challenge) get their own recorded status and never feed an ``absent``.
+
+Requests carry only plain data (the source's key, the depth, why a browser draws the page),
+so they can be pickled to a disk queue. How each source is crawled is kept here, keyed by
+that key (``SourceConfig``); its page budget and the URLs it has taken are kept by the
+crawl's ``crawler.budgets.BudgetStore``.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import IGNORED_EXTENSIONS
 from twisted.python.failure import Failure
-from w3lib.url import canonicalize_url
 
+from crawler.budgets import BudgetStore, SourceKey
 from crawler.errors import classify_failure
 from crawler.items import PageRecord, SourceRecord
 from crawler.screenshots import Screenshotter
@@ -54,8 +59,9 @@ def utcnow() -> dt.datetime:
 
 
 @dataclass
-class SourceState:
-    """Crawl bookkeeping for one source within one run."""
+class SourceConfig:
+    """How one source is crawled within one run. Its budget and seen URLs are in the
+    crawl's ``BudgetStore``, under ``key``."""
 
     target_code: str
     kind: str
@@ -64,7 +70,6 @@ class SourceState:
     max_pages: int
     render: bool = False
     obey_robots: bool = True
-    seen: set[str] = field(default_factory=set)
     # Origins whose links are followed: the registered one and where the home page landed.
     scope: set[str] = field(default_factory=set)
     landing: str | None = None
@@ -73,19 +78,15 @@ class SourceState:
         self.scope.add(self.site)
 
     @property
+    def key(self) -> SourceKey:
+        return (self.target_code, self.kind, self.url)
+
+    @property
     def site(self) -> str:
         return origin(self.url)
 
     def in_scope(self, url: str) -> bool:
         return origin(url) in self.scope
-
-    def admit(self, url: str) -> bool:
-        """Reserve a page of the budget for a URL not seen before."""
-        key = canonicalize_url(url)
-        if key in self.seen or len(self.seen) >= self.max_pages:
-            return False
-        self.seen.add(key)
-        return True
 
 
 class TargetSpider(scrapy.Spider):
@@ -104,7 +105,7 @@ class TargetSpider(scrapy.Spider):
             raise ValueError(str(exc)) from None
         if targets and not self.targets:
             raise ValueError(f"none of the targets {targets} is of level {self.level}")
-        self.sources: dict[tuple[str, str, str], SourceState] = {}
+        self.sources: dict[SourceKey, SourceConfig] = {}
         self.run_id: int | None = None
         # Sites the registry gives to a target: a city portal linking to its province's
         # platform has not discovered a source of the city.
@@ -137,6 +138,21 @@ class TargetSpider(scrapy.Spider):
     def screenshots(self) -> Screenshotter:
         return Screenshotter(self.crawler)
 
+    @cached_property
+    def budgets(self) -> BudgetStore:
+        """The crawl's page budgets and seen URLs per source (an extension)."""
+        store = self.crawler.get_extension(BudgetStore)
+        if store is None:
+            raise RuntimeError("no crawler.budgets.BudgetStore in EXTENSIONS: sources have no page budget")
+        return store
+
+    def _add_source(self, source: SourceConfig) -> None:
+        self.sources[source.key] = source
+        self.budgets.register(source.key, source.max_pages)
+
+    def _source(self, meta: dict[str, Any]) -> SourceConfig:
+        return self.sources[tuple(meta["source"])]
+
     # --- scheduling --------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
         settings = self.settings
@@ -145,22 +161,23 @@ class TargetSpider(scrapy.Spider):
                 depth = settings.getint(
                     "GOVEVIDENCE_PORTAL_MAX_DEPTH" if entry.kind == "portal" else "GOVEVIDENCE_SOURCE_MAX_DEPTH"
                 )
-                state = SourceState(
+                source = SourceConfig(
                     target.code, entry.kind, entry.url, max_depth=depth,
                     max_pages=settings.getint("GOVEVIDENCE_MAX_PAGES_PER_SOURCE"),
                     render=entry.render, obey_robots=entry.obey_robots,
                 )
-                self.sources[(target.code, entry.kind, entry.url)] = state
-                state.admit(entry.url)
-                yield self.page_request(state, entry.url, depth=0)
+                self._add_source(source)
+                self.budgets.admit(source.key, entry.url)
+                yield self.page_request(source, entry.url, depth=0)
 
-    def page_request(self, state: SourceState, url: str, *, depth: int, referer: str | None = None,
+    def page_request(self, state: SourceConfig, url: str, *, depth: int, referer: str | None = None,
                      render_reason: str | None = None, screenshot_only: bool = False) -> scrapy.Request:
         """A page of a source. Pages are fetched over plain HTTP first, so the archive
         holds the server's response; those that need a browser are then rendered
-        (``render_reason`` says why, one of ``RENDER_REASONS``)."""
+        (``render_reason`` says why, one of ``RENDER_REASONS``). Its meta is plain,
+        picklable data: the source is named by its key."""
         meta = {
-            "source": state,
+            "source": state.key,
             "depth_in_source": depth,
             "render": render_reason is not None,
             "render_reason": render_reason,
@@ -169,7 +186,7 @@ class TargetSpider(scrapy.Spider):
         }
         headers = {"Referer": referer} if referer else None
         # dont_filter: every scheduled URL must reach a callback or errback so that it is
-        # recorded; de-duplication happens per source in SourceState.admit.
+        # recorded; de-duplication happens per source in the BudgetStore (admit).
         return scrapy.Request(url, callback=self.parse_page, errback=self.page_failed, meta=meta,
                               headers=headers, dont_filter=True, priority=-depth)
 
@@ -184,7 +201,7 @@ class TargetSpider(scrapy.Spider):
                 await browser_page.close()
 
     async def _parse_page(self, response: Response, browser_page: Any) -> list[Any]:
-        state: SourceState = response.meta["source"]
+        state = self._source(response.meta)
         depth: int = response.meta["depth_in_source"]
         record = self._record(response.request, state, depth)
         record.final_url = response.url
@@ -210,7 +227,7 @@ class TargetSpider(scrapy.Spider):
         if response.url != response.request.url or response.meta.get("redirect_urls"):
             # Where a redirect led is a page of the budget already seen: links back to it
             # (an inner page's "home" link to the landing URL) do not fetch it again.
-            state.seen.add(canonicalize_url(response.url))
+            self.budgets.mark_seen(state.key, response.url)
         location = response.headers.get(b"Location")
         answer = Answer(
             url=response.url, status=response.status, body=response.body, content_type=record.content_type,
@@ -250,16 +267,16 @@ class TargetSpider(scrapy.Spider):
             out.extend(self._discover(state, page))
         if depth < state.max_depth:
             for url in self._links(page):
-                if state.in_scope(url) and state.admit(url):
+                if state.in_scope(url) and self.budgets.admit(state.key, url):
                     out.append(self.page_request(state, url, depth=depth + 1, referer=response.url))
         return out
 
-    def _render_policy(self, state: SourceState) -> RenderPolicy:
+    def _render_policy(self, state: SourceConfig) -> RenderPolicy:
         auto = self.settings.getbool("GOVEVIDENCE_AUTO_RENDER")
         return RenderPolicy(source_marked=state.render, auto_render=auto,
                             render_challenges=self.settings.getbool("GOVEVIDENCE_RENDER_CHALLENGES", auto))
 
-    def _landed(self, state: SourceState, final_url: str) -> dict[str, Any] | None:
+    def _landed(self, state: SourceConfig, final_url: str) -> dict[str, Any] | None:
         """Add the origin a home page landed on to the source's scope; say what was done."""
         landing = origin(final_url)
         if landing == state.site:
@@ -281,7 +298,7 @@ class TargetSpider(scrapy.Spider):
         browser_page = request.meta.pop("playwright_page", None)
         if browser_page is not None:
             await browser_page.close()
-        state: SourceState = request.meta["source"]
+        state = self._source(request.meta)
         depth: int = request.meta["depth_in_source"]
         status, detail = classify_failure(failure)
         record = self._record(request, state, depth)
@@ -297,7 +314,7 @@ class TargetSpider(scrapy.Spider):
         yield record
 
     # --- helpers -----------------------------------------------------------------------
-    def _record(self, request: scrapy.Request, state: SourceState, depth: int) -> PageRecord:
+    def _record(self, request: scrapy.Request, state: SourceConfig, depth: int) -> PageRecord:
         redirects = request.meta.get("redirect_urls") or []
         referer = request.headers.get(b"Referer")
         return PageRecord(
@@ -306,7 +323,7 @@ class TargetSpider(scrapy.Spider):
             referer=referer.decode("latin-1") if referer else None,
         )
 
-    def _discover(self, state: SourceState, page: Page) -> Iterator[Any]:
+    def _discover(self, state: SourceConfig, page: Page) -> Iterator[Any]:
         """Record links to the target's other evaluation sources; fetch new sites one hop."""
         crawled_sites = {site for s in self.sources.values() if s.target_code == state.target_code for site in s.scope}
         for found in discover_sources(page):
@@ -320,12 +337,12 @@ class TargetSpider(scrapy.Spider):
             owners = self.site_owner.get(site, set())
             if owners and state.target_code not in owners:
                 continue  # another target's registered site
-            hop = SourceState(state.target_code, found.kind, url, max_depth=0, max_pages=1,
-                              obey_robots=state.obey_robots)
-            self.sources[key] = hop
+            hop = SourceConfig(state.target_code, found.kind, url, max_depth=0, max_pages=1,
+                               obey_robots=state.obey_robots)
+            self._add_source(hop)
             yield SourceRecord(state.target_code, found.kind, url, found.anchor_text, page.url)
             if site not in state.scope:
-                hop.admit(url)
+                self.budgets.admit(hop.key, url)
                 crawled_sites.add(site)
                 yield self.page_request(hop, url, depth=0, referer=page.url)
 
