@@ -378,8 +378,6 @@ class PolicyProxy:
         self.guard_getter = guard_getter
         self.connect_timeout = connect_timeout
         self.server: asyncio.base_events.Server | None = None
-        self.connections = 0
-        self.refused = 0
 
     async def start(self, host: str = "127.0.0.1") -> int:
         self.server = await asyncio.start_server(self._serve, host, 0)
@@ -420,7 +418,6 @@ class PolicyProxy:
             guard = self.guard_getter()
             addresses, refusal = await guard.check_host(host, port)
             if refusal is not None:
-                self.refused += 1
                 guard.count(STATS_BROWSER)
                 guard.count(f"{STATS_BROWSER}/proxy")
                 logger.warning("Browser connection refused (%s:%s): %s", host, port, refusal)
@@ -437,7 +434,6 @@ class PolicyProxy:
             if upstream is None or up_reader is None:
                 self._reply(writer, self.REPLY_HOST_UNREACHABLE)
                 return
-            self.connections += 1
             self._reply(writer, self.REPLY_OK)
             await writer.drain()
             await asyncio.gather(self._pipe(reader, upstream), self._pipe(up_reader, writer))

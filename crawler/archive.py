@@ -33,7 +33,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from twisted.internet.task import LoopingCall
 
-from crawler.addon import software_version
+from crawler.addon import recording, software_version
 from crawler.warc import RecordPointer, RotatingWarcWriter, utc_timestamp
 from db import audit
 from db.models import WarcRecord
@@ -93,7 +93,7 @@ class WarcArchive:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "WarcArchive":
         settings = crawler.settings
-        if not settings.getbool("GOVEVIDENCE_RECORD", True):
+        if not recording(settings):
             raise NotConfigured  # only `scrapy crawl` records (crawler/commands)
         if not settings.getbool("GOVEVIDENCE_WARC_ENABLED", True):
             raise NotConfigured("WARC archiving disabled")

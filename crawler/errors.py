@@ -33,7 +33,7 @@ def _scrapy(*names: str) -> tuple[type[BaseException], ...]:
 
 
 _TIMEOUTS = _scrapy("DownloadTimeoutError") + (DeferTimeoutError, neterror.TimeoutError, neterror.TCPTimedOutError, TimeoutError)
-_UNREACHABLE = _scrapy("DownloadConnectionRefusedError", "DownloadFailedError", "ResponseDataLossError") + (
+_UNREACHABLE = _scrapy("DownloadConnectionRefusedError", "DownloadFailedError") + (
     neterror.ConnectionRefusedError,
     neterror.ConnectError,
     neterror.ConnectionLost,

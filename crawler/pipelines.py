@@ -29,7 +29,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from twisted.internet.task import LoopingCall
 
-from crawler.addon import software_version
+from crawler.addon import recording, software_version
 from crawler.items import PageRecord, SourceRecord
 from crawler.recovery import close_dead_runs, this_host
 from db import audit
@@ -82,7 +82,7 @@ class EvidencePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "EvidencePipeline":
-        if not crawler.settings.getbool("GOVEVIDENCE_RECORD", True):
+        if not recording(crawler.settings):
             raise NotConfigured  # only `scrapy crawl` records (crawler/commands)
         return cls(crawler)
 

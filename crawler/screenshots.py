@@ -455,5 +455,4 @@ class Screenshotter:
             self._count("full_page_flagged")
         for _, picture in checked:
             picture["full_page_check"] = facts.get("check")
-            picture["full_page"] = facts
         record.screenshot_check = facts

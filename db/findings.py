@@ -20,6 +20,11 @@ FINDING_FIELDS = ("indicator", "verdict", "value", "url", "href", "locator", "sn
                   "detector_version", "screenshot", "evidence_image")
 
 
+def of_judgement(judgement_id: int | None) -> Any:
+    """WHERE clause: findings of one judgement, or the crawl's own when ``judgement_id`` is None."""
+    return Finding.judgement_id.is_(None) if judgement_id is None else Finding.judgement_id == judgement_id
+
+
 def json_safe(value: Any) -> Any:
     """The value as it reads back from a JSON column (dates and other objects as strings)."""
     return json.loads(json.dumps(value, default=str))

@@ -255,7 +255,6 @@ class RunAnchor(Base):
     audit_entry_id: Mapped[int] = mapped_column(BigInteger)
     audit_hash: Mapped[str] = mapped_column(String(64))
     manifest_sha256: Mapped[str] = mapped_column(String(64))
-    imprint_sha256: Mapped[str] = mapped_column(String(64))
     tsa_url: Mapped[Optional[str]] = mapped_column(Text)
     token: Mapped[Optional[bytes]] = mapped_column(LargeBinary)
     token_file: Mapped[Optional[str]] = mapped_column(Text)

@@ -68,7 +68,7 @@ def _first_line(text_: str) -> str:
     return next((line.strip() for line in text_.splitlines() if line.strip()), "")
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     """The driver's own words for a database error, without SQLAlchemy's decorations."""
     orig = getattr(exc, "orig", None)
     if isinstance(exc, DBAPIError) and orig is not None:
@@ -121,10 +121,10 @@ def get_engine(url: str | None = None) -> Engine:
     try:
         return _engine(resolved)
     except (ArgumentError, ValueError) as exc:
-        raise DatabaseError(f"数据库地址无效（DATABASE_URL={safe_url(resolved)}）：{_reason(exc)}") from None
+        raise DatabaseError(f"数据库地址无效（DATABASE_URL={safe_url(resolved)}）：{error_reason(exc)}") from None
     except ImportError as exc:  # the URL names a driver that is not installed
         raise DatabaseError(
-            f"数据库驱动未安装（DATABASE_URL={safe_url(resolved)}）：{_reason(exc)}；"
+            f"数据库驱动未安装（DATABASE_URL={safe_url(resolved)}）：{error_reason(exc)}；"
             "PostgreSQL 请用 postgresql+psycopg://") from None
 
 
@@ -150,7 +150,7 @@ def database_errors(engine: Engine) -> Iterator[None]:
     except DatabaseError:
         raise
     except (SQLAlchemyError, OSError) as exc:
-        raise DatabaseError(f"无法使用数据库 {safe_url(engine)}：{_reason(exc)}") from None
+        raise DatabaseError(f"无法使用数据库 {safe_url(engine)}：{error_reason(exc)}") from None
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -27,6 +27,6 @@ from .common import (  # noqa: F401
     ARTICLE_URL, DETECTORS, FULL_DATE, HEADLINE, SHORT_DATE, URL_DATE, Context, Detector, absent, element_has_date,
     has_date, in_context, is_headline, item_container, near_text, present, register,
 )
-from .entries import department_links, detect_entry, iter_caption_matches, iter_link_matches, match_link  # noqa: F401
+from .entries import department_links, detect_entry, iter_caption_matches, iter_link_matches  # noqa: F401
 from .index import MatchPlan, plan_for, short_captions  # noqa: F401
 from .values import detect_value  # noqa: F401

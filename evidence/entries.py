@@ -16,12 +16,12 @@ from .common import (
     Context, absent, element_has_date, in_context, is_headline, item_container, near_text, present, register,
 )
 from .finding import Finding
-from .index import link_info, page_index, short_captions
+from .index import page_index, short_captions
 from .page import Page, host_of
 from .patterns import PatternBank, any_match, any_of, literal_alternatives, rx
 
 __all__ = [
-    "cached_host", "department_links", "detect_entry", "iter_caption_matches", "iter_link_matches", "match_link", "short_captions",
+    "cached_host", "department_links", "detect_entry", "iter_caption_matches", "iter_link_matches", "short_captions",
 ]
 
 
@@ -84,7 +84,9 @@ def _structural_ok(page: Page, rules, el, label: str, href: str | None) -> bool:
 
 
 def _accept(page: Page, rules, el, info, text_hit: bool, url_hit: bool) -> tuple[str, str | None] | None:
-    """``match_link`` once it is known whether the rule lists match the label / the target."""
+    """(label, href) when a link matches the rules and is not a headline, once it is known
+    whether the rule lists match its label / its target. Attachments (``.xls``, ``.pdf`` …) are
+    documents, never entries; a "更多" link stands for its block's heading."""
     if info is None:
         return None
     label, href = info
@@ -99,19 +101,6 @@ def _accept(page: Page, rules, el, info, text_hit: bool, url_hit: bool) -> tuple
     if not _structural_ok(page, rules, el, label, href):
         return None
     return label, href
-
-
-def match_link(page: Page, rules, el) -> tuple[str, str | None] | None:
-    """Return (label, href) when a link matches the rules and is not a headline.
-
-    Attachments (``.xls``, ``.pdf`` …) are documents, never entries; a "更多" link stands for
-    its block's heading.
-    """
-    info = link_info(page, el)
-    if info is None:
-        return None
-    label, href = info
-    return _accept(page, rules, el, info, any_match(rules.link_texts, label), bool(href) and any_match(rules.url_patterns, href))
 
 
 def iter_link_matches(page: Page, rules, *, controls: bool = False, plan=None):

@@ -40,8 +40,6 @@ BLOCKED_STATUSES = frozenset({"blocked", "blocked_by_robots", "challenge"})
 # Statuses meaning the site answered, but with nothing a visitor could read: the site is not
 # proven down (reachability is unknown) and nothing can be said about its content.
 NOTHING_SHOWN_STATUSES = frozenset({"empty", "not_modified", "refused_redirect", "unreadable", "truncated"})
-# Statuses of a judgement over archived bytes that could not read the answer again.
-NOT_STORED_STATUSES = frozenset({"not_archived", "archive_error"})
 
 # Indicators the crawl itself decides, not the page detectors.
 CRAWL_INDICATORS = ("site.reachable", "site.broken_links")

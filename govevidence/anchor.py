@@ -193,12 +193,12 @@ def seal_run(session: Session, run_id: int, root: Path, tsa_url: str, ca_file: s
     partial.write_bytes(tsr)
     partial.replace(path)
     anchor = RunAnchor(run_id=run_id, method=METHOD, audit_entry_id=entry.id, audit_hash=entry.hash,
-                       manifest_sha256=manifest_sha256, imprint_sha256=imprint.hex(), tsa_url=tsa_url,
+                       manifest_sha256=manifest_sha256, tsa_url=tsa_url,
                        token=tsr, token_file=str(path.relative_to(root)), gen_time=_gen_time(reply))
     session.add(anchor)
     session.flush()
     audit.append(session, "crawler", "run.anchor", "run_anchors", anchor.id,
-                 {"run": run_id, "method": METHOD, "imprint_sha256": anchor.imprint_sha256,
+                 {"run": run_id, "method": METHOD, "imprint_sha256": imprint.hex(),
                   "token_sha256": hashlib.sha256(tsr).hexdigest(), "file": anchor.token_file})
     return anchor
 
@@ -207,7 +207,7 @@ def seal_run(session: Session, run_id: int, root: Path, tsa_url: str, ca_file: s
 def verify_anchors(session: Session, run_id: int, root: Path, ca_file: str | None = None) -> list[str]:
     """Problems with a run's time-stamp tokens, each naming what is wrong; empty when intact
     (or when the run was never time-stamped)."""
-    ca_file = ca_file or os.environ.get("GOVEVIDENCE_TSA_CA_FILE") or None
+    ca_file = ca_file or tsa_settings()[1]
     rows = session.execute(select(RunAnchor).where(RunAnchor.run_id == run_id).order_by(RunAnchor.id)).scalars().all()
     folder = run_folder(root, run_id)
     on_disk = {str(p.relative_to(root)) for p in folder.glob("anchor*.tsr")} if folder.exists() else set()
@@ -217,13 +217,12 @@ def verify_anchors(session: Session, run_id: int, root: Path, ca_file: str | Non
     problems: list[str] = []
     entry = manifest_entry(session, run_id)
     current: bytes | None = None  # the imprint recomputed from the database and files as they are now
+    manifest: tuple[str, str] | None = None  # (path, SHA-256) of the manifest as it is now
     if entry is None:
         problems.append(f"run {run_id}: time-stamped, but its run.manifest audit entry is gone")
-    else:
-        manifest_path = root / entry.data["path"]
-        if manifest_path.exists():
-            current = hashlib.sha256(imprint_document(
-                run_id, file_sha256(manifest_path), entry.id, entry.hash)).digest()
+    elif (root / entry.data["path"]).exists():
+        manifest = (entry.data["path"], file_sha256(root / entry.data["path"]))
+        current = hashlib.sha256(imprint_document(run_id, manifest[1], entry.id, entry.hash)).digest()
     if ca_file is None:
         logger.warning("Run %s: time-stamp signatures not checked (GOVEVIDENCE_TSA_CA_FILE is not set)", run_id)
 
@@ -243,12 +242,12 @@ def verify_anchors(session: Session, run_id: int, root: Path, ca_file: str | Non
         tokens.append((relative, (root / relative).read_bytes(), None))
 
     for label, token, row in tokens:
-        problems += _check_token(session, label, token, row, current, ca_file, root, run_id)
+        problems += _check_token(session, label, token, row, current, ca_file, manifest)
     return problems
 
 
 def _check_token(session: Session, label: str, token: bytes, row: RunAnchor | None, current: bytes | None,
-                 ca_file: str | None, root: Path, run_id: int) -> list[str]:
+                 ca_file: str | None, manifest: tuple[str, str] | None) -> list[str]:
     try:
         reply = decode_timestamp_response(token)
         imprint = reply.tst_info.message_imprint.message
@@ -264,7 +263,7 @@ def _check_token(session: Session, label: str, token: bytes, row: RunAnchor | No
     if row is not None:
         stored = hashlib.sha256(imprint_document(row.run_id, row.manifest_sha256, row.audit_entry_id,
                                                  row.audit_hash)).digest()
-        if stored != imprint or row.imprint_sha256 != imprint.hex():
+        if stored != imprint:
             problems.append(f"{label}: row does not match the imprint its token time-stamps")
         witnessed = session.get(AuditEntry, row.audit_entry_id)
         if witnessed is None:
@@ -272,9 +271,8 @@ def _check_token(session: Session, label: str, token: bytes, row: RunAnchor | No
         elif witnessed.hash != row.audit_hash:
             problems.append(f"audit_log {row.audit_entry_id}: hash differs from the time-stamped one "
                             f"(the chain was rewritten after {row.gen_time or 'sealing'})")
-        manifest = run_folder(root, run_id) / "manifest.json"
-        if manifest.exists() and file_sha256(manifest) != row.manifest_sha256:
-            problems.append(f"{manifest.relative_to(root)}: differs from the time-stamped digest")
+        if manifest is not None and manifest[1] != row.manifest_sha256:
+            problems.append(f"{manifest[0]}: differs from the time-stamped digest")
     if current is None or current != imprint:
         problems.append(f"{label}: time-stamped imprint {imprint.hex()[:16]}… does not match the run's manifest "
                         f"and audit chain as they are now")

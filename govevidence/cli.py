@@ -228,8 +228,7 @@ def cmd_anchor(args: argparse.Namespace) -> int:
     tsa_url, ca_file, timeout = tsa_settings()
     tsa_url, ca_file = args.tsa_url or tsa_url, args.ca_file or ca_file
     if not tsa_url:
-        print("govevidence: 未指定时间戳服务（--tsa-url 或环境变量 GOVEVIDENCE_TSA_URL）", file=sys.stderr)
-        return 2
+        raise CommandError("未指定时间戳服务（--tsa-url 或环境变量 GOVEVIDENCE_TSA_URL）")
     ensure_schema(get_engine())
     try:
         with session_factory().begin() as session:

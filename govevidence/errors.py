@@ -45,16 +45,14 @@ def hide_passwords(text: str, *urls: str | None) -> str:
 
 def user_message(exc: BaseException, *urls: str | None) -> str | None:
     """One line for an error of input or environment, or None when it is not one."""
-    from db.session import DatabaseError, safe_url
+    from db.session import DatabaseError, error_reason, safe_url
     from govevidence.registry import RegistryError
 
     if isinstance(exc, (RegistryError, DatabaseError)):
         message = str(exc)
     elif isinstance(exc, SQLAlchemyError):
-        orig = getattr(exc, "orig", None)
-        reason = str(orig if orig is not None else exc).strip().splitlines()
         where = f"（{safe_url(urls[0])}）" if urls and urls[0] else ""
-        message = f"数据库错误{where}：{reason[0] if reason else type(exc).__name__}"
+        message = f"数据库错误{where}：{error_reason(exc)}"
     elif isinstance(exc, OSError) and not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
         if exc.strerror and exc.filename:
             message = f"{exc.strerror}: {exc.filename}"

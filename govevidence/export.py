@@ -33,6 +33,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 import govevidence
+from db.findings import of_judgement
 from db.models import CrawlRun, Finding, PageCapture, Source, Target, WarcRecord
 
 logger = logging.getLogger(__name__)
@@ -394,14 +395,14 @@ def export_pack(session: Session, run_id: int, target_code: str, root: Path, out
     the crawl's own when it has none; ``judgement`` picks a judgement's id, or ``"crawl"``."""
     from govevidence.reports import JudgementError, chosen_judgement
 
+    run = _get_run(session, run_id)
     try:
-        chosen = chosen_judgement(session, run_id, judgement) if session.get(CrawlRun, run_id) else None
+        chosen = chosen_judgement(session, run_id, judgement)
     except JudgementError as exc:
         raise ExportError(str(exc)) from None
-    same_judgement = Finding.judgement_id.is_(None) if chosen is None else Finding.judgement_id == chosen
+    same_judgement = of_judgement(chosen)
     root = Path(root)
     output = Path(output)
-    run = _get_run(session, run_id)
     target = session.execute(select(Target).where(Target.code == target_code)).scalar_one_or_none()
     if target is None:
         raise ExportError(f"target {target_code} is not in the database")

@@ -30,7 +30,6 @@ Nothing of the crawl or of an earlier judgement is changed.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,7 +40,6 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader
 
 from db import audit
 from db.base import utcnow
@@ -50,12 +48,22 @@ from evidence import DETECTOR_VERSION
 from evidence.catalogue import CATALOGUE_PATH, Catalogue, CatalogueError, load_catalogue
 from evidence.content import compressed_stream_problem, decoded_size
 from evidence.judgement import Answer, PageFacts, RenderPolicy, could_not_look, is_html_type, judge
-from govevidence.seal import finding_row, insert_findings, json_safe, rollup
+from db.findings import finding_row, insert_findings, json_safe
+from govevidence.seal import rollup
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAXSIZE = 20 * 1024 * 1024
 CHUNK = 1024 * 1024
+
+
+def _truthy(value: Any, default: bool) -> bool:
+    """A recorded Scrapy setting as a bool (settings are stored as given: bools, numbers, strings)."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
 BATCH = 100  # captures per audit entry
 PICTURE_KEYS = ("screenshot", "evidence_image")
 
@@ -83,15 +91,6 @@ class _Stored:
     answer: Answer | None = None
     status: str | None = None
     detail: str | None = None
-
-
-def _truthy(value: Any, default: bool) -> bool:
-    """A recorded Scrapy setting as a bool (settings are stored as given: bools, numbers, strings)."""
-    if value is None or value == "":
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 def _origin(url: str) -> str:
@@ -125,39 +124,23 @@ def _codings(http_headers: Any) -> tuple[list[str], str | None]:
 
 
 def _decode(raw: bytes, codings: list[str], limit: int) -> bytes | None:
-    """The body with its content codings undone by warcio's readers, as Scrapy undoes them
-    (last applied first, stopping at one it cannot decode); None when it decodes past ``limit``."""
-    supported = set(BufferedReader.get_supported_decompressors())
-    body = raw
-    for coding in reversed(codings):
-        name = "gzip" if coding == "x-gzip" else coding
-        if name == "identity":
-            continue
-        if name not in supported:
-            break
-        if decoded_size(body, name, limit) is None:
-            return None
-        if name == "br":
-            # warcio's br reader expects the brotlipy API (``unused_data``), which Google's
-            # ``brotli`` package lacks; the size is known to be within the limit here.
-            import brotli
+    """The body with its content codings undone exactly as the crawl's Scrapy undid them (its
+    own choice of codings and decoders, zstd included); None when it decodes past ``limit``.
+    The size is counted first in bounded blocks, so a bomb is refused without being held."""
+    from scrapy.downloadermiddlewares.httpcompression import HttpCompressionMiddleware
+    from scrapy.utils._compression import _DecompressionMaxSizeExceeded
 
-            decompressor, parts = brotli.Decompressor(), []
-            try:
-                parts.append(decompressor.process(body, output_buffer_limit=CHUNK))
-                while not decompressor.is_finished():
-                    chunk = decompressor.process(b"", output_buffer_limit=CHUNK)
-                    if not chunk:
-                        break  # a stream cut short: what arrived, as Scrapy keeps it
-                    parts.append(chunk)
-            except brotli.error:
-                break  # kept as received, as Scrapy keeps what it cannot decode
-            body = b"".join(parts)
-            continue
-        reader = BufferedReader(io.BytesIO(body), decomp_type=name, read_all_members=name == "gzip")
-        body = _read_bounded(reader, limit)
-        if body is None:
+    to_decode, _kept = HttpCompressionMiddleware._split_encodings([c.encode("latin-1") for c in codings])
+    body = raw
+    for encoding in to_decode:
+        if decoded_size(body, encoding.decode("latin-1"), limit) is None:
             return None
+        try:
+            body = HttpCompressionMiddleware._decode(body, encoding, limit)
+        except _DecompressionMaxSizeExceeded:
+            return None
+        except Exception:  # noqa: BLE001 — kept as received, as the crawl kept what it could not decode
+            break
     return body
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from db.findings import of_judgement
 from db.models import CrawlRun, Finding, Judgement, PageCapture, Source, Target
 
 CRAWL = "crawl"
@@ -45,8 +46,7 @@ def chosen_judgement(session: Session, run_id: int, judgement: int | str | None 
 
 def judgement_filter(session: Session, run_id: int, judgement: int | str | None = None) -> Any:
     """A WHERE clause picking the run's findings of the chosen judgement (see the module doc)."""
-    chosen = chosen_judgement(session, run_id, judgement)
-    return Finding.judgement_id.is_(None) if chosen is None else Finding.judgement_id == chosen
+    return of_judgement(chosen_judgement(session, run_id, judgement))
 
 
 def runs(session: Session, limit: int = 20) -> list[dict[str, Any]]:

@@ -27,15 +27,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import audit
 from db.base import utcnow
-from db.findings import FINDING_FIELDS, finding_row, insert_findings, json_safe
+from db.findings import finding_row, insert_findings, json_safe, of_judgement
 from db.models import AuditEntry, CrawlRun, Finding, PageCapture, Source
 from db.runs import close_run
 from govevidence import anchor
 from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_target
 from govevidence.manifest import run_warc_files, verify_warc_file, write_manifest
 
-__all__ = ["FINDING_FIELDS", "SealError", "SealResult", "anchor_run", "finding_row", "finish_run", "insert_findings",
-           "json_safe", "rollup", "seal_unsealed"]
+__all__ = ["SealError", "SealResult", "anchor_run", "finish_run", "rollup", "seal_unsealed"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, ac
     ).mappings().all()
     if statuses:
         captures = [{**c, "error_status": statuses.get(c["id"], c["error_status"])} for c in captures]
-    same_judgement = Finding.judgement_id.is_(None) if judgement_id is None else Finding.judgement_id == judgement_id
+    same_judgement = of_judgement(judgement_id)
     findings = session.execute(
         select(Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href, Finding.locator,
                Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id, Finding.detector_version,

@@ -415,6 +415,20 @@ class SiteHandler(BaseHTTPRequestHandler):
         self._send_text(404, NOT_FOUND_PAGE.format(charset="utf-8"), "text/html", head)
 
 
+def stop_servers(servers: list[socketserver.BaseServer], threads: list[threading.Thread]) -> None:
+    """Stop many serving loops at once (``shutdown()`` blocks until its loop notices), close
+    their sockets and wait for their threads."""
+    stoppers = [threading.Thread(target=server.shutdown, daemon=True) for server in servers]
+    for t in stoppers:
+        t.start()
+    for t in stoppers:
+        t.join(timeout=5)
+    for server in servers:
+        server.server_close()
+    for t in threads:
+        t.join(timeout=5)
+
+
 class Sandbox:
     """Serve every fictional site of the sandbox on loopback.
 
@@ -481,17 +495,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self._stopping.set()  # wakes handlers sleeping on the slow host
-        # shutdown() blocks until that server's loop notices; ask all at once
-        stoppers = [threading.Thread(target=server.shutdown, daemon=True)
-                    for server in self._servers]
-        for t in stoppers:
-            t.start()
-        for t in stoppers:
-            t.join(timeout=5)
-        for server in self._servers:
-            server.server_close()
-        for t in self._threads:
-            t.join(timeout=5)
+        stop_servers(self._servers, self._threads)
         self._servers = []
         self._threads = []
 

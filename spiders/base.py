@@ -42,7 +42,7 @@ from crawler.screenshots import Screenshotter
 from crawler.tls import connection_facts
 from evidence import Page, discover_sources
 from evidence.content import compressed_stream_problem
-from evidence.judgement import (RENDER_REASONS, Answer, PageFacts, RenderPolicy, could_not_look,  # noqa: F401
+from evidence.judgement import (Answer, PageFacts, RenderPolicy, could_not_look,
                                 is_html_type, judge, page_title)
 from govevidence.registry import RegistryError, TargetEntry, load_registry
 
@@ -174,7 +174,7 @@ class TargetSpider(scrapy.Spider):
                      render_reason: str | None = None, screenshot_only: bool = False) -> scrapy.Request:
         """A page of a source. Pages are fetched over plain HTTP first, so the archive
         holds the server's response; those that need a browser are then rendered
-        (``render_reason`` says why, one of ``RENDER_REASONS``). Its meta is plain,
+        (``render_reason`` says why, one of ``evidence.judgement.RENDER_REASONS``). Its meta is plain,
         picklable data: the source is named by its key."""
         meta = {
             "source": state.key,

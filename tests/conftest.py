@@ -73,3 +73,7 @@ def sandbox_registry(sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sandbox") / "registry.yaml"
     sandbox.write_registry(path)
     return path
+
+
+# The hostile corpus and its one crawl, shared by the modules that read it.
+from tests.hostile.crawl import hostile_crawl, hostile_web  # noqa: E402, F401

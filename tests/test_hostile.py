@@ -9,79 +9,23 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from db.models import CrawlRun, Finding, PageCapture, Source, Target
-from db.session import get_engine
-from evidence import indicators_for
+from db.models import CrawlRun, Finding, PageCapture
 from evidence.judgement import DOWN_STATUSES
-from govevidence.crawl import SANDBOX_SETTINGS, scrapy_crawl
 from tests.hostile.cases import CASES
+from tests.hostile.crawl import PAGE_INDICATORS, Crawl
 from tests.hostile.pages import CONTROL_PAGES
-from tests.hostile.server import HostileWeb
 
 pytestmark = pytest.mark.slow
 
-MAX_PAGES = 8
-SETTINGS = {
-    **SANDBOX_SETTINGS,
-    "DOWNLOAD_TIMEOUT": "2",
-    "DOWNLOAD_MAXSIZE": "4000000",
-    "CONCURRENT_REQUESTS": "32",
-    "GOVEVIDENCE_MAX_PAGES_PER_SOURCE": str(MAX_PAGES),
-    "GOVEVIDENCE_SCREENSHOTS": "False",
-    "GOVEVIDENCE_ALLOWED_NETWORKS": "127.0.0.0/8",
-    "LOG_LEVEL": "INFO",
-}
-PAGE_INDICATORS = [i.id for i in indicators_for("portal") if i.id not in ("site.reachable", "site.broken_links")]
 
-
-@pytest.fixture(scope="session")
-def hostile_web():
-    with HostileWeb(CASES) as web:
-        yield web
-
-
-@dataclass
-class Crawl:
-    web: HostileWeb
-    url: str
-    log: str
-
-    def session(self) -> Session:
-        return Session(get_engine(self.url))
-
-    def captures(self, name: str) -> list[PageCapture]:
-        with self.session() as session:
-            return list(session.execute(
-                select(PageCapture).join(Source, Source.id == PageCapture.source_id)
-                .join(Target, Target.id == Source.target_id)
-                .where(Target.code == self.web.code_of(name)).order_by(PageCapture.id)).scalars())
-
-    def findings(self, name: str, scope: str) -> list[Finding]:
-        with self.session() as session:
-            return list(session.execute(
-                select(Finding).join(Target, Target.id == Finding.target_id)
-                .where(Target.code == self.web.code_of(name), Finding.scope == scope)).scalars())
-
-
-@pytest.fixture(scope="module")
-def crawl(hostile_web: HostileWeb, tmp_path_factory: pytest.TempPathFactory) -> Crawl:
-    folder: Path = tmp_path_factory.mktemp("hostile")
-    registry = folder / "registry.yaml"
-    hostile_web.write_registry(registry)
-    url = f"sqlite:///{folder / 'hostile.sqlite3'}"
-    result = scrapy_crawl("province_portals", args={"registry": str(registry)}, settings=SETTINGS,
-                          env={"DATABASE_URL": url, "GOVEVIDENCE_DATA_DIR": str(folder)}, capture=True, timeout=240)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    return Crawl(hostile_web, url, result.stderr)
+@pytest.fixture
+def crawl(hostile_crawl: Crawl) -> Crawl:
+    return hostile_crawl
 
 
 def _home(captures: list[PageCapture], *, rendered: bool) -> PageCapture | None:
@@ -94,6 +38,7 @@ def test_corpus_is_large_enough():
 
 
 def test_run_finished(crawl: Crawl):
+    assert crawl.web.errors == []
     with crawl.session() as session:
         runs = session.execute(select(CrawlRun)).scalars().all()
     assert [(r.status, r.finish_reason) for r in runs] == [("finished", "finished")]

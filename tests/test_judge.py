@@ -27,7 +27,6 @@ from evidence.catalogue import CATALOGUE_PATH
 from govevidence.cli import main
 from govevidence.judge import _decode
 from tests.test_archive import _crawl
-from tests.test_hostile import crawl as hostile_crawl, hostile_web  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.slow
 
@@ -178,3 +177,17 @@ def test_decompression_bomb_stays_small(coding):
     page = b"<html><body>" + "东海省".encode() * 1000 + b"</body></html>"
     body = gzip.compress(page) if coding == "gzip" else brotli.compress(page)
     assert _decode(body, [coding], limit) == page
+
+
+def test_bodies_are_decoded_as_the_crawl_decoded_them():
+    """zstd, which Scrapy asks for and undoes, is undone by the judge too; a bomb is refused."""
+    import gzip
+
+    from backports import zstd
+
+    from govevidence.judge import _decode
+
+    page = "<html><body><p>网站标识码：9100000001</p></body></html>".encode("utf-8")
+    assert _decode(zstd.compress(page), ["zstd"], 1 << 20) == page
+    assert _decode(gzip.compress(zstd.compress(page)), ["zstd", "gzip"], 1 << 20) == page
+    assert _decode(gzip.compress(b"\0" * (4 << 20)), ["gzip"], 1 << 20) is None

@@ -29,8 +29,6 @@ from govevidence.cli import main
 from govevidence.crawl import SANDBOX_SETTINGS, scrapy_command, scrapy_crawl
 
 REPO = Path(__file__).resolve().parent.parent
-# Being moved into evidence/ (it builds evidence.Page objects); skipped while it is still here.
-MOVING = {REPO / "crawler" / "content.py"}
 DYNAMIC_IMPORTERS = {"import_module", "load_object", "__import__"}
 
 
@@ -88,20 +86,17 @@ from .warc import RecordPointer
 
 
 def test_crawler_imports_neither_the_application_nor_the_detectors():
-    modules = [p for p in _modules("crawler") if p not in MOVING]
+    modules = _modules("crawler")
     assert len(modules) >= 15  # the commands package included
     assert _offending(modules, {"govevidence", "evidence"}) == []
-    for path in MOVING & set(_modules("crawler")):  # the scan does see the one left out
-        assert _offending([path], {"evidence"})
 
 
 def test_crawler_modules_load_no_application_module():
-    """Importing every crawler module (the moving one aside) leaves govevidence and evidence unloaded."""
+    """Importing every crawler module leaves govevidence and evidence unloaded."""
     script = (
         "import importlib, pkgutil, sys, crawler\n"
         "for m in pkgutil.walk_packages(crawler.__path__, 'crawler.'):\n"
-        "    if m.name != 'crawler.content':\n"
-        "        importlib.import_module(m.name)\n"
+        "    importlib.import_module(m.name)\n"
         "print(sorted(n for n in sys.modules if n.split('.')[0] in ('govevidence', 'evidence')))\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"})

@@ -35,7 +35,6 @@ def upgrade() -> None:
     sa.Column('audit_entry_id', sa.BigInteger(), nullable=False),
     sa.Column('audit_hash', sa.String(length=64), nullable=False),
     sa.Column('manifest_sha256', sa.String(length=64), nullable=False),
-    sa.Column('imprint_sha256', sa.String(length=64), nullable=False),
     sa.Column('tsa_url', sa.Text(), nullable=True),
     sa.Column('token', sa.LargeBinary(), nullable=True),
     sa.Column('token_file', sa.Text(), nullable=True),
