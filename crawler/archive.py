@@ -110,13 +110,16 @@ class WarcArchive:
         crawler.signals.connect(spider_opened, signal=signals.spider_opened, weak=False)
         crawler.signals.connect(archive.response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(archive.spider_closed, signal=signals.spider_closed)
-        crawler.archive = archive  # the spider writes screenshots through it
         return archive
 
     # --- lifecycle ------------------------------------------------------------------------
     def spider_opened(self, spider: Spider) -> None:
+        from crawler.run import RunContext
+
         ensure_schema(self.engine)
-        self.run_id = getattr(spider, "run_id", None)
+        context = self.crawler.get_extension(RunContext)
+        self.run_id = context.run_id if context is not None else None
+        self._load_known_digests()
         stamp = utc_timestamp()
         run = f"{self.run_id:05d}" if self.run_id else stamp
         settings = self.crawler.settings
@@ -169,14 +172,17 @@ class WarcArchive:
                 pointer = self.writer.write_resource(f"urn:rendered:{response.url}", "text/html; charset=utf-8",
                                                      response.body)
                 self._index(pointer)
+                request_pointer = None
             else:
-                pointer = self._write_exchange(request, response)
+                pointer, request_pointer = self._write_exchange(request, response)
         except OSError:  # a full disk must not lose the rest of the run's evidence
             logger.exception("Could not archive %s", response.url)
             return
         request.meta["warc"] = pointer.to_dict()
+        if request_pointer is not None:  # the request record paired with the response
+            request.meta["warc"]["request_record_id"] = request_pointer.record_id
 
-    def _write_exchange(self, request: Request, response: Response) -> RecordPointer:
+    def _write_exchange(self, request: Request, response: Response) -> tuple[RecordPointer, RecordPointer]:
         digest = hashlib.sha256(response.body).hexdigest()
         original = self.seen.get(digest) or self._lookup(digest)
         headers = _headers(request.headers)
@@ -198,7 +204,7 @@ class WarcArchive:
         else:
             self.seen[digest] = {"record_id": pointer.record_id, "target_uri": pointer.target_uri,
                                  "warc_date": pointer.warc_date}
-        return pointer
+        return pointer, request_pointer
 
     def write_resource(self, uri: str, content_type: str, payload: bytes, concurrent_to: str | None = None) -> dict[str, Any] | None:
         """Archive a derived artefact (screenshot, extracted text); returns its pointer."""
@@ -208,8 +214,22 @@ class WarcArchive:
         self._index(pointer)
         return pointer.to_dict()
 
+    def _load_known_digests(self) -> None:
+        """The payload digests of the responses archived before this run, read once: a
+        response whose digest is not among them (nor among this run's) is archived in full
+        without asking the database."""
+        self.known: set[bytes] = set()
+        with self.Session() as session:
+            for (digest,) in session.execute(
+                    select(WarcRecord.payload_sha256).where(WarcRecord.record_type == "response")
+                    .execution_options(yield_per=10_000)):
+                try:
+                    self.known.add(bytes.fromhex(digest))
+                except (TypeError, ValueError):
+                    continue
+
     def _lookup(self, digest: str) -> dict[str, str] | None:
-        if not digest or self.run_id is None:
+        if not digest or self.run_id is None or bytes.fromhex(digest) not in self.known:
             return None
         with self.Session() as session:
             row = session.execute(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
 @dataclass
 class PageRecord:
-    """One fetch attempt of one URL for one source, with the findings made on it."""
+    """One fetch attempt of one URL for one source, as the crawl saw it (its findings are made
+    from the stored capture by the judging step)."""
 
     target_code: str
     source_kind: str
@@ -45,7 +46,8 @@ class PageRecord:
     cert_error: str | None = None
     # How the full-page picture was drawn and checked (segments, sizes, flags).
     screenshot_check: dict[str, Any] | None = None
-    findings: list[dict[str, Any]] = field(default_factory=list)
+    # What only the live crawl saw (PageCapture.observations).
+    observations: dict[str, Any] | None = None
 
 
 @dataclass

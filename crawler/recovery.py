@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from crawler.archive import index_rows
 from crawler.warc import index_warc_file, run_warc_files, verify_warc_file
 from db import audit
-from db.models import CrawlRun, WarcRecord
+from db.models import CrawlRun, RunWorker, WarcRecord
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +45,26 @@ def process_alive(pid: Any) -> bool:
 
 
 def is_dead(run: CrawlRun, hostname: str | None = None) -> bool:
-    """Whether a ``running`` run was recorded by a process of this host that no longer exists.
+    """Whether a ``running`` run was recorded by processes of this host that no longer exist.
 
-    A run of another host cannot be told from one still running: it is never dead here."""
-    host = run.stats or {}
-    return (run.status == "running" and host.get("hostname") == (hostname or socket.gethostname())
-            and not process_alive(host.get("pid")))
+    The run's workers (``run_workers``) say who records it: it is dead when every expected worker
+    joined, none is still at work on another host, and those of this host are gone. A worker of
+    another host cannot be told from one still running, so such a run is never dead here. (A run
+    without worker rows names its process in its stats.)"""
+    if run.status != "running":
+        return False
+    hostname = hostname or socket.gethostname()
+    session = object_session(run)
+    workers = session.execute(select(RunWorker).where(RunWorker.run_id == run.id)).scalars().all() if session else []
+    if not workers:
+        host = run.stats or {}
+        return host.get("hostname") == hostname and not process_alive(host.get("pid"))
+    if len(workers) < (run.workers or 1):
+        return False  # a worker may still join
+    if any(w.finished_at is None and w.hostname != hostname for w in workers):
+        return False
+    return all(not process_alive(w.pid) for w in workers if w.hostname == hostname) and any(
+        w.hostname == hostname for w in workers)
 
 
 def reindex(session: Session, run_id: int, path: Path, label: str) -> int:

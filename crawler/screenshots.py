@@ -382,7 +382,7 @@ async def element_picture(page: Any, locator: str, full: FullPage) -> ElementPic
 
 
 class Screenshotter:
-    """Decides which rendered pages get pictures and attaches them to a capture's findings."""
+    """Decides which rendered pages get pictures, takes them and says what each shows."""
 
     def __init__(self, crawler: Any) -> None:
         from db.session import data_dir
@@ -402,10 +402,18 @@ class Screenshotter:
         if stats is not None:
             stats.inc_value(f"govevidence/screenshots_{key}")
 
-    async def take(self, page: Any, record: Any, concurrent_to: str | None) -> None:
-        """One full-page picture, and a checked picture of each present finding's element."""
-        store = ScreenshotStore(self.root, getattr(self.crawler.spider, "run_id", None),
-                                getattr(self.crawler, "archive", None))
+    async def take(self, page: Any, record: Any, findings: list[dict[str, Any]],
+                   concurrent_to: str | None) -> list[dict[str, Any]]:
+        """One full-page picture (``record.screenshot``), and a checked picture of each present
+        finding's element; returns, per present finding, what was pictured of it (indicator,
+        locator, snippet, the pictures' files and the check), which the capture keeps for the
+        findings its judging makes."""
+        from crawler.archive import WarcArchive
+        from crawler.run import RunContext
+
+        context = self.crawler.get_extension(RunContext)
+        store = ScreenshotStore(self.root, context.run_id if context is not None else None,
+                                self.crawler.get_extension(WarcArchive))
         url = record.final_url or record.requested_url
         full = await full_page(page, url, segment_height=self.segment_height, max_height=self.max_height)
         if full.png is not None:
@@ -413,7 +421,7 @@ class Screenshotter:
         pictures: dict[str, ElementPicture] = {}
         saved: dict[str, str | None] = {}
         checked: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        for finding in record.findings:
+        for finding in findings:
             if finding["verdict"] != "present":
                 continue
             finding["screenshot"] = record.screenshot
@@ -456,3 +464,6 @@ class Screenshotter:
         for _, picture in checked:
             picture["full_page_check"] = facts.get("check")
         record.screenshot_check = facts
+        return [{"indicator": finding["indicator"], "locator": finding.get("locator"), "snippet": finding.get("snippet"),
+                 "screenshot": finding.get("screenshot"), "evidence_image": finding.get("evidence_image"),
+                 "picture": picture} for finding, picture in checked]

@@ -17,7 +17,8 @@ NEWSPIDER_MODULE = "spiders"
 # parse, view, bench, check and runspider are plain Scrapy tools (crawler/commands/).
 COMMANDS_MODULE = "crawler.commands"
 # Sets USER_AGENT from GOVEVIDENCE_CONTACT, and keeps the browser out of crawls without one.
-ADDONS = {"crawler.addon.GovEvidenceAddon": 0}
+# With GOVEVIDENCE_REDIS_URL, makes the crawl one worker of a shared run (crawler/distributed.py).
+ADDONS = {"crawler.addon.GovEvidenceAddon": 0, "crawler.distributed.DistributedAddon": 10}
 
 # --- politeness -----------------------------------------------------------------
 # The User-Agent names the project and a contact; set GOVEVIDENCE_CONTACT (an email
@@ -68,14 +69,34 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.addresses.AddressPolicyMiddleware": 950,
 }
 EXTENSIONS = {
+    # The run this process records into (crawler/run.py): created, or joined (GOVEVIDENCE_RUN_ID).
+    "crawler.run.RunContext": 50,
     "crawler.archive.WarcArchive": 500,
     # Per-source page budgets and seen URLs (crawler/budgets.py), kept out of the requests.
     "crawler.budgets.BudgetStore": 100,
 }
 # The store behind it: a dotted name of a crawler.budgets.BudgetStore subclass.
 GOVEVIDENCE_BUDGET_STORE = "crawler.budgets.MemoryBudgetStore"
+# Two requests are one capture only with the same source, URL, rendering and redirect hops:
+# the duplicate filter drops no other (crawler/fingerprints.py).
+REQUEST_FINGERPRINTER_CLASS = "crawler.fingerprints.CaptureFingerprinter"
+
+# --- several workers on one run (crawler/distributed.py) ----------------------------
+# Set, every crawl is a worker of the run GOVEVIDENCE_RUN_ID: scrapy-redis's scheduler and
+# duplicate filter, budgets in crawler.budgets.RedisBudgetStore, all on this Redis server.
+GOVEVIDENCE_REDIS_URL = os.environ.get("GOVEVIDENCE_REDIS_URL", "")
+# Keys are <prefix>:<run id>:…, and expire this many days after the run.
+GOVEVIDENCE_REDIS_PREFIX = "govevidence"
+GOVEVIDENCE_REDIS_TTL_DAYS = 7
+# Each worker writes its requests in progress every HEARTBEAT seconds; one silent for
+# HEARTBEAT_TTL seconds is not waited for. All close once nothing has been queued or in
+# progress anywhere for IDLE_GRACE seconds.
+GOVEVIDENCE_WORKER_HEARTBEAT = 1.0
+GOVEVIDENCE_WORKER_HEARTBEAT_TTL = 30.0
+GOVEVIDENCE_WORKER_IDLE_GRACE = 6.0
 ITEM_PIPELINES = {
-    "crawler.pipelines.EvidencePipeline": 300,
+    "crawler.pipelines.CapturePipeline": 300,
+    "crawler.pipelines.SourcePipeline": 310,
 }
 
 # --- where the crawler may connect (crawler/addresses.py) ---------------------------
@@ -141,7 +162,14 @@ GOVEVIDENCE_CA_BUNDLE = os.environ.get("GOVEVIDENCE_CA_BUNDLE", "")
 GOVEVIDENCE_TSA_URL = os.environ.get("GOVEVIDENCE_TSA_URL", "")
 GOVEVIDENCE_TSA_CA_FILE = os.environ.get("GOVEVIDENCE_TSA_CA_FILE", "")
 GOVEVIDENCE_TSA_TIMEOUT = 10
-# --- the end of a run (the application's step; crawler/ never imports it) ----------
+# --- judging and the end of a run (the application's steps; crawler/ never imports them) ---
+# Told the ids of each batch of stored captures and closed at the end of the crawl
+# (crawler/run.py): govevidence.judging.CrawlJudges makes their findings from the stored bytes
+# in GOVEVIDENCE_JUDGE_WORKERS processes beside the crawl (0: in the crawl process).
+GOVEVIDENCE_CAPTURE_HANDLERS = ["govevidence.judging.CrawlJudges"]
+GOVEVIDENCE_JUDGE_WORKERS = 1
+# Join a run several crawl workers share (made by `govevidence run open --workers N`).
+GOVEVIDENCE_RUN_ID = ""
 # Called in order by the pipeline once the last captures are written and the WARC files are
 # closed, each as finisher(session_factory, run_id, archive_root, settings, reason=…, stats=…)
 # (dotted names, loaded with Scrapy's load_object). govevidence.seal.finish_run rolls the page

@@ -67,6 +67,10 @@ def append_many(session: Session, actor: str, entries: list[tuple[str, str, int 
     if session.get_bind().dialect.name == "postgresql":
         # Serialise appenders so two writers never chain to the same predecessor.
         session.execute(text("SELECT pg_advisory_xact_lock(727001)"))
+    elif session.get_bind().dialect.name == "sqlite":
+        # Take the write lock before reading the head: a statement that writes starts the
+        # transaction and holds it, so no other process chains to the same head meanwhile.
+        session.execute(text("UPDATE audit_log SET id = id WHERE 0"))
     prev = session.execute(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
     rows = []
     for action, entity, entity_id, data in entries:

@@ -27,6 +27,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base, utcnow
 
+# The words of ``evidence.terms``, spelled out (tests/test_terms.py checks they are the same):
+# ``crawler/`` writes through this module and must load nothing of ``evidence/``, whose package
+# import brings in every detector.
 LEVELS = ("province", "city")
 SOURCE_KINDS = ("portal", "service", "opendata", "interaction", "department", "newmedia")
 VERDICTS = ("present", "absent", "unknown")
@@ -99,8 +102,25 @@ class CrawlRun(Base):
     registry_file: Mapped[Optional[str]] = mapped_column(Text)
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # How many crawl workers share the run; the last of them to close it rolls it up and seals it.
+    workers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (CheckConstraint(_in("status", RUN_STATUSES), name="status"),)
+
+
+class RunWorker(Base):
+    """One crawl process taking part in a run (one per run, unless several share it)."""
+
+    __tablename__ = "run_workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("crawl_runs.id", ondelete="CASCADE"), index=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[Optional[dt.datetime]]
+    finish_reason: Mapped[Optional[str]] = mapped_column(String(64))
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class PageCapture(Base):
@@ -140,6 +160,10 @@ class PageCapture(Base):
     warc_request_id: Mapped[Optional[str]] = mapped_column(String(80), info=LATER)
     # How the full-page picture was drawn and checked (segments, sizes, truncated / mismatch flags).
     screenshot_check: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON, info=LATER)
+    # What only the live crawl saw, for judging the capture later: where a home page landed
+    # (``landed``), whether its source is drawn page by page (``source_marked``), the pictures
+    # taken of elements on the live browser page (``pictures``: indicator, locator, snippet, files).
+    observations: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON, info=LATER)
 
     __table_args__ = (
         UniqueConstraint("run_id", "source_id", "requested_url", "rendered", name="uq_page_captures_run_source_url"),

@@ -14,7 +14,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-SOURCE_KINDS = ("portal", "service", "opendata", "interaction", "department", "newmedia")
+from .terms import SOURCE_KINDS
+
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-PRESENT = "present"
-ABSENT = "absent"
-UNKNOWN = "unknown"  # produced by the crawler when it could not look; detectors never return it
+from .terms import ABSENT, PRESENT, UNKNOWN
+
+# The verdicts are the vocabulary's (``evidence.terms``); detectors never return UNKNOWN.
+__all__ = ["ABSENT", "PRESENT", "UNKNOWN", "SNIPPET_MAX", "DiscoveredSource", "Finding", "clip"]
+
 SNIPPET_MAX = 200
 
 

@@ -1,8 +1,9 @@
 """The judgement of one answer: its bytes and the facts of its fetch in; status, detail and findings out.
 
-The crawl asks it once per page as the answer arrives (``spiders.base``), and
-``govevidence judge RUN`` asks it again over the bytes archived in the run's WARC files, so
-both decide alike. It is pure: no Scrapy, no database, no network.
+The crawl asks it once per page as the answer arrives (``spiders.base``) for what it needs to
+go on (``findings=False``: status, parsed page, whether a browser draws it next); the judging
+step (``govevidence.judge``, beside the crawl and again with ``govevidence judge RUN``) asks it
+over the bytes archived in the run's WARC files for the findings, so both decide alike. It is pure: no Scrapy, no database, no network.
 
 Statuses of an answer that reached the spider: ``ok``, ``blocked`` (HTTP 401/403/429/451),
 ``http_error`` (other 4xx), ``server_error`` (5xx), ``not_html``, and those that hold nothing
@@ -126,9 +127,13 @@ class PageJudgement:
 
 
 def judge(answer: Answer, facts: PageFacts, policy: RenderPolicy = RenderPolicy(), *,
-          catalogue: Catalogue | None = None, now: dt.date | dt.datetime | None = None) -> PageJudgement:
-    """Status, detail, parsed page and findings of one answer."""
-    catalogue = catalogue or load_catalogue()
+          catalogue: Catalogue | None = None, now: dt.date | dt.datetime | None = None,
+          findings: bool = True) -> PageJudgement:
+    """Status, detail, parsed page and findings of one answer.
+
+    With ``findings=False`` only what the crawl needs to go on is decided — status, detail,
+    parsed page, whether a browser draws it next — and no detector runs: the capture's findings
+    are made from its stored bytes by the judging step (``govevidence.judge``)."""
     status, detail, page = answer_status(answer, facts.source_kind)
     if status != "ok":
         render_next = None
@@ -136,27 +141,36 @@ def judge(answer: Answer, facts: PageFacts, policy: RenderPolicy = RenderPolicy(
             # What a visitor's browser shows after running the challenge is looked at next.
             detail = f"{detail}; rendered again with a browser: {RENDER_NOTES['challenge']}"
             render_next = "challenge"
-        findings = (could_not_look(facts.source_kind, facts.source_url, status, detail or "", catalogue)
-                    if facts.depth == 0 else [])
-        return PageJudgement(status, detail, page, findings, render_next)
+        rows = (could_not_look(facts.source_kind, facts.source_url, status, detail or "", catalogue)
+                if facts.depth == 0 and findings else [])
+        return PageJudgement(status, detail, page, rows, render_next)
 
     assert page is not None
-    findings = [f.to_dict() for f in detect(page, now=now, catalogue=catalogue)]
+    reason = render_reason(answer, facts, policy, page)
+    if not findings:
+        detail = "rendered again with a browser: " + RENDER_NOTES[reason] if reason else None
+        return PageJudgement("ok", detail, page, [], reason)
+    findings = [f.to_dict() for f in detect(page, now=now, catalogue=catalogue or load_catalogue())]
     if facts.depth == 0:
         findings.append(finding("site.reachable", "present", value=str(answer.status), url=answer.url,
                                 snippet=page_title(page), details=dict(facts.landed or {})))
-    reason = None
-    if not answer.rendered:
-        if policy.source_marked:
-            reason = "source_marked"
-        elif facts.depth == 0 and policy.auto_render and looks_like_script_shell(page):
-            reason = "script_shell"
     if reason:
         # The raw capture is kept; what the browser shows is looked at next. Until then
         # nothing on the raw HTML counts as absent.
         return PageJudgement("ok", "rendered again with a browser: " + RENDER_NOTES[reason], page,
                              before_rendering(findings, reason), reason)
     return PageJudgement("ok", None, page, findings)
+
+
+def render_reason(answer: Answer, facts: PageFacts, policy: RenderPolicy, page: Page) -> str | None:
+    """Why a browser draws an ``ok`` raw capture next (one of RENDER_REASONS), or None."""
+    if answer.rendered:
+        return None
+    if policy.source_marked:
+        return "source_marked"
+    if facts.depth == 0 and policy.auto_render and looks_like_script_shell(page):
+        return "script_shell"
+    return None
 
 
 def answer_status(answer: Answer, source_kind: str) -> tuple[str, str | None, Page | None]:

@@ -20,9 +20,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from evidence.terms import BROKEN_STATUSES
+
 # Indicators whose aggregate value is the greatest page value, not the first one.
 MAX_VALUE_INDICATORS = frozenset({"site.latest_update"})
-BROKEN_STATUSES = frozenset({"http_error", "server_error", "unreachable", "timeout", "dns_error", "redirect_loop"})
 
 
 @dataclass
@@ -41,51 +42,108 @@ COPIED = ("verdict", "value", "url", "href", "locator", "snippet", "capture_id",
           "screenshot", "evidence_image")
 
 
+class _IndicatorTally:
+    """What a source's page findings of one indicator add up to, kept as they stream by
+    (in page order: shallowest first), so a source of any size costs the same memory."""
+
+    __slots__ = ("indicator", "first", "present", "best", "best_key", "searched", "unknown_reason")
+
+    def __init__(self, indicator: str) -> None:
+        self.indicator = indicator
+        self.first: Mapping[str, Any] | None = None
+        self.present = 0
+        self.best: Mapping[str, Any] | None = None
+        self.best_key: tuple[str, bool] | None = None
+        self.searched: Mapping[str, Any] | None = None
+        self.unknown_reason: str | None = None
+
+    def add(self, row: Mapping[str, Any], read_ids: set[int]) -> None:
+        if self.first is None:
+            self.first = row
+        verdict = row["verdict"]
+        if verdict == "present":
+            self.present += 1
+            # The page finding that stands for the source: greatest value where that matters,
+            # else the shallowest page, preferring one with a picture of the evidence.
+            if self.indicator in MAX_VALUE_INDICATORS:
+                key = (row.get("value") or "", bool(row.get("evidence_image")))
+                if self.best_key is None or key > self.best_key:
+                    self.best, self.best_key = row, key
+            elif self.best is None or (not self.best.get("evidence_image") and row.get("evidence_image")):
+                self.best = row
+        elif verdict == "absent":
+            if self.searched is None and row.get("capture_id") in read_ids:
+                self.searched = row
+        elif verdict == "unknown" and self.unknown_reason is None and row.get("checked"):
+            self.unknown_reason = row["checked"]
+
+
+class SourceTally:
+    """A source's roll-up, fed its page findings one by one (``add``) after its captures."""
+
+    def __init__(self, crawl: SourceCrawl) -> None:
+        self.crawl = crawl
+        self.pages_ok = sum(1 for c in crawl.captures if c["error_status"] == "ok")
+        self.read_ids = {c["id"] for c in crawl.captures if c["error_status"] == "ok"}
+        self.indicators: dict[str, _IndicatorTally] = {}
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        indicator = row["indicator"]
+        tally = self.indicators.get(indicator)
+        if tally is None:
+            tally = self.indicators[indicator] = _IndicatorTally(indicator)
+        tally.add(row, self.read_ids)
+
+    def rows(self, indicators: Iterable[str]) -> list[dict[str, Any]]:
+        """Source-scope findings, one per indicator (plus site.broken_links)."""
+        crawl, pages_ok = self.crawl, self.pages_ok
+        looked = crawl.home_status == "ok" and bool(pages_ok)
+        out: list[dict[str, Any]] = []
+        # site.broken_links is the crawl's own count (below), not a page finding.
+        wanted = [i for i in dict.fromkeys([*indicators, "site.reachable"]) if i != "site.broken_links"]
+        for indicator in wanted:
+            tally = self.indicators.get(indicator) or _IndicatorTally(indicator)
+            base = {"indicator": indicator, "source_id": crawl.source_id, "target_id": crawl.target_id,
+                    "scope": "source"}
+            if tally.present:
+                best = tally.best
+                out.append({**base, **{k: best.get(k) for k in COPIED},
+                            "details": {"pages_present": tally.present, "pages_checked": pages_ok}})
+            elif not looked or (tally.searched is None and indicator != "site.reachable"):
+                reason = tally.unknown_reason
+                if looked and not reason:
+                    reason = "no page that was read was searched for it"
+                first = tally.first
+                # site.reachable keeps the crawler's own verdict (absent when the site did not answer).
+                verdict = first["verdict"] if indicator == "site.reachable" and first else "unknown"
+                out.append({**base, "verdict": verdict, "value": first.get("value") if first else None,
+                            "checked": reason or f"source not looked at: {crawl.home_status or 'not attempted'}",
+                            "details": {"pages_checked": pages_ok}})
+            else:
+                example = tally.searched
+                rules = f"; rules: {example['checked']}" if example and example.get("checked") else ""
+                out.append({**base, "verdict": "absent",
+                            "checked": f"{pages_ok} page(s) of the source checked, none shows it{rules}",
+                            "details": {"pages_checked": pages_ok}})
+        out.append(broken_links(crawl))
+        return out
+
+
 def _pick_present(rows: list[Mapping[str, Any]], indicator: str) -> Mapping[str, Any]:
-    """The page finding that stands for the source: greatest value where that matters,
-    else the shallowest page, preferring one with a picture of the evidence."""
-    if indicator in MAX_VALUE_INDICATORS:
-        return max(rows, key=lambda r: (r.get("value") or "", bool(r.get("evidence_image"))))
-    return next((r for r in rows if r.get("evidence_image")), rows[0])
+    """The row that stands for several (sources of a target): as a source's page findings."""
+    tally = _IndicatorTally(indicator)
+    for row in rows:
+        tally.add(row, set())
+    return tally.best
 
 
 def aggregate_source(crawl: SourceCrawl, indicators: Iterable[str]) -> list[dict[str, Any]]:
-    """Source-scope findings, one per indicator (plus site.broken_links)."""
-    by_indicator: dict[str, list[Mapping[str, Any]]] = {}
+    """Source-scope findings, one per indicator (plus site.broken_links), of the findings in
+    ``crawl.findings`` (page order)."""
+    tally = SourceTally(crawl)
     for row in crawl.findings:
-        by_indicator.setdefault(row["indicator"], []).append(row)
-    pages_ok = [c for c in crawl.captures if c["error_status"] == "ok"]
-    read_ids = {c["id"] for c in pages_ok}
-    looked = crawl.home_status == "ok" and bool(pages_ok)
-    out: list[dict[str, Any]] = []
-    # site.broken_links is the crawl's own count (below), not a page finding.
-    wanted = [i for i in dict.fromkeys([*indicators, "site.reachable"]) if i != "site.broken_links"]
-    for indicator in wanted:
-        rows = by_indicator.get(indicator, [])
-        present = [r for r in rows if r["verdict"] == "present"]
-        searched = [r for r in rows if r["verdict"] == "absent" and r.get("capture_id") in read_ids]
-        base = {"indicator": indicator, "source_id": crawl.source_id, "target_id": crawl.target_id, "scope": "source"}
-        if present:
-            best = _pick_present(present, indicator)
-            out.append({**base, **{k: best.get(k) for k in COPIED},
-                        "details": {"pages_present": len(present), "pages_checked": len(pages_ok)}})
-        elif not looked or (not searched and indicator != "site.reachable"):
-            reason = next((r.get("checked") for r in rows if r["verdict"] == "unknown" and r.get("checked")), None)
-            if looked and not reason:
-                reason = "no page that was read was searched for it"
-            # site.reachable keeps the crawler's own verdict (absent when the site did not answer).
-            verdict = rows[0]["verdict"] if indicator == "site.reachable" and rows else "unknown"
-            out.append({**base, "verdict": verdict, "value": rows[0].get("value") if rows else None,
-                        "checked": reason or f"source not looked at: {crawl.home_status or 'not attempted'}",
-                        "details": {"pages_checked": len(pages_ok)}})
-        else:
-            example = searched[0] if searched else None
-            rules = f"; rules: {example['checked']}" if example and example.get("checked") else ""
-            out.append({**base, "verdict": "absent",
-                        "checked": f"{len(pages_ok)} page(s) of the source checked, none shows it{rules}",
-                        "details": {"pages_checked": len(pages_ok)}})
-    out.append(broken_links(crawl))
-    return out
+        tally.add(row)
+    return tally.rows(indicators)
 
 
 def broken_links(crawl: SourceCrawl) -> dict[str, Any]:

@@ -9,10 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from govevidence.labels import LEVEL_NAMES, VERDICT_NAMES
 from govevidence.tables import render_table
-
-LEVEL_NAMES = {"province": "省级", "city": "重点城市"}
-VERDICT_NAMES = {"present": "有", "absent": "无", "unknown": "无法判断"}
 
 
 class CommandError(Exception):
@@ -297,6 +295,36 @@ def cmd_judge(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- run (a run several crawl workers share) ------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from scrapy.spiderloader import SpiderLoader
+    from scrapy.utils.project import get_project_settings
+
+    from crawler.run import RunError, create_run
+    from db.session import ensure_schema, get_engine, session_factory
+
+    settings = get_project_settings()
+    for pair in args.set or []:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise CommandError(f"-s 需要 NAME=VALUE，而不是 {pair!r}")
+        settings.set(name, value, priority="cmdline")
+    if args.spider not in SpiderLoader.from_settings(settings).list():
+        raise CommandError(f"没有名为 {args.spider} 的爬虫")
+    ensure_schema(get_engine(settings.get("DATABASE_URL") or None))
+    try:
+        with session_factory(settings.get("DATABASE_URL") or None).begin() as session:
+            run = create_run(session, args.spider, settings, workers=args.workers, actor="govevidence run open",
+                             registry_file=args.registry or "", stats={"opened_by": "govevidence run open"})
+            run_id = run.id
+    except RunError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"运行 {run_id} 已创建（爬虫 {args.spider}，{args.workers} 个抓取进程共享）；"
+          f"每个进程：scrapy crawl {args.spider} -s GOVEVIDENCE_RUN_ID={run_id}", file=sys.stderr)
+    print(run_id)
+    return 0
+
+
 # --- demo --------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from db.session import data_dir, database_url, ensure_schema, get_engine, session_factory
@@ -431,6 +459,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--archive-dir", help="data folder holding warc/ (default: the data folder)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_judge)
+
+    p = sub.add_parser("run", help="a crawl run several workers share")
+    run_sub = p.add_subparsers(dest="run_command", required=True)
+    r = run_sub.add_parser("open", help="create a run; prints its id for `-s GOVEVIDENCE_RUN_ID=…` of each worker")
+    r.add_argument("--spider", required=True, help="the spider every worker runs")
+    r.add_argument("--workers", type=int, default=1, help="how many workers share it; the last to close seals it")
+    r.add_argument("--registry", help="the registry file the workers are given (recorded)")
+    r.add_argument("-s", "--set", action="append", metavar="NAME=VALUE",
+                   help="a Scrapy setting the workers are given too (recorded with the run)")
+    r.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="start the sandbox, crawl it into the database, print a summary")
     p.add_argument("--port", type=int, default=0)

@@ -315,29 +315,101 @@ def judge_run(factory: sessionmaker, run_id: int, root: Path, *, catalogue_path:
         raise
 
 
+class CaptureJudge:
+    """Judges stored captures of one run: reads each answer back from the archive and asks the
+    pure judgement, with what the live crawl observed (``PageCapture.observations``: where a
+    home page landed, whether its source is drawn page by page, the pictures taken on the live
+    browser page). Used by ``judge_run`` over a whole run and, batch by batch while the crawl goes,
+    by ``govevidence.judging`` (``judgement_id`` None: the crawl's own findings)."""
+
+    def __init__(self, session: Session, run: CrawlRun, root: Path, catalogue: Catalogue, *,
+                 judgement_id: int | None = None, captures: list[PageCapture] | None = None) -> None:
+        settings = run.settings or {}
+        try:
+            limit = int(settings.get("DOWNLOAD_MAXSIZE") or DEFAULT_MAXSIZE)
+        except (TypeError, ValueError):
+            limit = DEFAULT_MAXSIZE
+        self.limit = limit if limit > 0 else DEFAULT_MAXSIZE
+        self.run_id, self.root, self.catalogue, self.judgement_id = run.id, Path(root), catalogue, judgement_id
+        self.auto_render = _truthy(settings.get("GOVEVIDENCE_AUTO_RENDER"), True)
+        # Runs recorded with observations say what the crawl saw per capture; for earlier runs it
+        # is read from the run as a whole (``captures``) and from the crawl's findings.
+        self.observed = "GOVEVIDENCE_RENDER_CHALLENGES" in settings
+        if self.observed:
+            self.render_challenges = _truthy(settings.get("GOVEVIDENCE_RENDER_CHALLENGES"), self.auto_render)
+            self.marked: set[int] = set()
+        else:
+            captures = captures or []
+            self.render_challenges = any(c.rendered and c.render_reason == "challenge" for c in captures)
+            self.marked = {c.source_id for c in captures if c.rendered and c.render_reason == "source_marked"}
+        self.sources: dict[int, Source] = {}
+        self.session = session
+
+    def _source(self, source_id: int) -> Source:
+        if source_id not in self.sources:
+            self.sources[source_id] = self.session.get(Source, source_id)
+        return self.sources[source_id]
+
+    def judge(self, capture: PageCapture, crawl_findings: list[Finding] | None = None
+              ) -> tuple[str, str | None, list[dict[str, Any]], bool]:
+        """(status, detail, finding rows, read from the archive) of one capture."""
+        source = self._source(capture.source_id)
+        catalogue = self.catalogue
+        screenshot_only = capture.render_reason == "screenshot"
+        from_archive = False
+        observations = capture.observations or {}
+        if capture.http_status is None and not capture.warc_file:
+            # Failed at fetch time: no answer to look at, as during the crawl.
+            status, detail = capture.error_status, capture.error_detail
+            findings = (could_not_look(source.kind, source.url, status, detail or "", catalogue)
+                        if capture.depth == 0 and not screenshot_only else [])
+        else:
+            stored = _Archive(self.session, self.root, self.limit).read(capture)
+            if stored.answer is None:
+                status, detail = stored.status or "archive_error", stored.detail
+                findings = (could_not_look(source.kind, source.url, status, detail or "", catalogue)
+                            if capture.depth == 0 and not screenshot_only else [])
+            else:
+                from_archive = True
+                landed = None
+                if capture.depth == 0:
+                    landed = observations.get("landed") if self.observed else _landed(capture, source, crawl_findings or [])
+                facts = PageFacts(source_kind=source.kind, source_url=source.url, depth=capture.depth,
+                                  screenshot_only=screenshot_only, landed=landed)
+                marked = bool(observations.get("source_marked")) if self.observed else capture.source_id in self.marked
+                policy = RenderPolicy(source_marked=marked, auto_render=self.auto_render,
+                                      render_challenges=self.render_challenges)
+                try:
+                    judged = judge(stored.answer, facts, policy, catalogue=catalogue, now=capture.fetched_at)
+                    status, detail, findings = judged.status, judged.detail, judged.findings
+                except Exception as exc:  # noqa: BLE001 — one page the detectors cannot read loses no other
+                    logger.exception("Capture %s (%s) could not be judged", capture.id, capture.requested_url)
+                    status, detail = "judge_error", f"{type(exc).__name__}: {str(exc)[:200]}"
+                    findings = (could_not_look(source.kind, source.url, status, detail, catalogue)
+                                if capture.depth == 0 and not screenshot_only else [])
+        if self.observed:
+            by_key = {(p.get("indicator"), p.get("locator")): _picture_as_old(p) for p in observations.get("pictures") or []}
+        else:
+            by_key = {(f.indicator, f.locator): _as_dict(f) for f in crawl_findings or [] if f.verdict == "present"}
+        rows = []
+        for found in findings:
+            if found["verdict"] == "present":
+                found = _carry_pictures(found, by_key.get((found["indicator"], found.get("locator"))))
+            rows.append(finding_row(found, run_id=self.run_id, target_id=source.target_id, source_id=source.id,
+                                    capture_id=capture.id, scope="page", judgement_id=self.judgement_id))
+        return status, detail, rows, from_archive
+
+
 def _judge(session: Session, run_id: int, judgement_id: int, root: Path, catalogue: Catalogue,
            actor: str) -> JudgeResult:
     run = session.get(CrawlRun, run_id)
-    settings = run.settings or {}
-    try:
-        limit = int(settings.get("DOWNLOAD_MAXSIZE") or DEFAULT_MAXSIZE)
-    except (TypeError, ValueError):
-        limit = DEFAULT_MAXSIZE
-    if limit <= 0:
-        limit = DEFAULT_MAXSIZE
     captures = session.execute(select(PageCapture).where(PageCapture.run_id == run_id)
                                .order_by(PageCapture.id)).scalars().all()
-    sources = {s.id: s for s in session.execute(
-        select(Source).where(Source.id.in_({c.source_id for c in captures}))).scalars()}
     crawl_findings: dict[int, list[Finding]] = {}
     for f in session.execute(select(Finding).where(
             Finding.run_id == run_id, Finding.scope == "page", Finding.judgement_id.is_(None)).order_by(Finding.id)).scalars():
         crawl_findings.setdefault(f.capture_id, []).append(f)
-    # What the crawl's browser did: sources drawn page by page, challenges rendered.
-    marked = {c.source_id for c in captures if c.rendered and c.render_reason == "source_marked"}
-    auto_render = _truthy(settings.get("GOVEVIDENCE_AUTO_RENDER"), True)
-    render_challenges = any(c.rendered and c.render_reason == "challenge" for c in captures)
-    archive = _Archive(session, root, limit)
+    judge_one = CaptureJudge(session, run, root, catalogue, judgement_id=judgement_id, captures=captures)
 
     result = JudgeResult(judgement_id, run_id)
     statuses: dict[int, str] = {}
@@ -345,42 +417,13 @@ def _judge(session: Session, run_id: int, judgement_id: int, root: Path, catalog
     pending: dict[str, str] = {}
     done = 0
     for capture in captures:
-        source = sources[capture.source_id]
-        old = crawl_findings.get(capture.id, [])
-        screenshot_only = capture.render_reason == "screenshot"
-        if capture.http_status is None and not capture.warc_file:
-            # Failed at fetch time: no answer to look at, as during the crawl.
-            status, detail = capture.error_status, capture.error_detail
-            findings = (could_not_look(source.kind, source.url, status, detail or "", catalogue)
-                        if capture.depth == 0 and not screenshot_only else [])
-        else:
-            stored = archive.read(capture)
-            if stored.answer is None:
-                status, detail = stored.status or "archive_error", stored.detail
-                findings = (could_not_look(source.kind, source.url, status, detail or "", catalogue)
-                            if capture.depth == 0 and not screenshot_only else [])
-            else:
-                result.from_archive += 1
-                facts = PageFacts(source_kind=source.kind, source_url=source.url, depth=capture.depth,
-                                  screenshot_only=screenshot_only,
-                                  landed=_landed(capture, source, old) if capture.depth == 0 else None)
-                policy = RenderPolicy(source_marked=capture.source_id in marked, auto_render=auto_render,
-                                      render_challenges=render_challenges)
-                judged = judge(stored.answer, facts, policy, catalogue=catalogue, now=capture.fetched_at)
-                status, detail, findings = judged.status, judged.detail, judged.findings
+        status, detail, rows, from_archive = judge_one.judge(capture, crawl_findings.get(capture.id, []))
+        result.from_archive += from_archive
         statuses[capture.id] = status
         counter[status] += 1
         if status != capture.error_status:
             result.changed.append({"capture": capture.id, "url": capture.requested_url, "crawl": capture.error_status,
                                    "judged": status, "detail": detail})
-        by_key = {(f.indicator, f.locator): f for f in old if f.verdict == "present"}
-        rows = []
-        for found in findings:
-            if found["verdict"] == "present":
-                previous = by_key.get((found["indicator"], found.get("locator")))
-                found = _carry_pictures(found, _as_dict(previous) if previous is not None else None)
-            rows.append(finding_row(found, run_id=run_id, target_id=source.target_id, source_id=source.id,
-                                    capture_id=capture.id, scope="page", judgement_id=judgement_id))
         for finding_id, row_digest in insert_findings(session, rows):
             pending[str(finding_id)] = row_digest
         result.page_findings += len(rows)
@@ -400,6 +443,13 @@ def _chain(session: Session, actor: str, run_id: int, judgement_id: int, digests
     if digests:
         audit.append_many(session, actor, [("judgement.findings", "judgements", judgement_id,
                                             {"run": run_id, "judgement": judgement_id, "findings": digests})])
+
+
+def _picture_as_old(picture: dict[str, Any]) -> dict[str, Any]:
+    """What the crawl pictured of a finding (``observations["pictures"]``), shaped as a finding."""
+    return {"snippet": picture.get("snippet"), "screenshot": picture.get("screenshot"),
+            "evidence_image": picture.get("evidence_image"),
+            "details": {"picture": picture["picture"]} if picture.get("picture") is not None else {}}
 
 
 def _as_dict(finding: Finding) -> dict[str, Any]:

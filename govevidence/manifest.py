@@ -44,8 +44,9 @@ def run_folder(root: Path, run_id: int) -> Path:
     return root / "runs" / f"run-{run_id:05d}"
 
 
-def _finding_dict(finding: Finding) -> dict[str, Any]:
-    return {c.name: (v.isoformat() if hasattr(v := getattr(finding, c.name), "isoformat") else v)
+def _finding_dict(row: Any) -> dict[str, Any]:
+    """A findings-table row (a mapping) as the findings export writes it."""
+    return {c.name: (v.isoformat() if hasattr(v := row[c.name], "isoformat") else v)
             for c in Finding.__table__.columns}
 
 
@@ -59,8 +60,11 @@ def write_manifest(session: Session, run_id: int, root: Path, torn: dict[str, li
     folder.mkdir(parents=True, exist_ok=True)
     findings_file = folder / "findings.jsonl"
     with open(findings_file, "w", encoding="utf-8") as fh:
-        for finding in session.execute(select(Finding).where(Finding.run_id == run_id).order_by(Finding.id)).scalars():
-            fh.write(json.dumps(_finding_dict(finding), ensure_ascii=False, sort_keys=True) + "\n")
+        table = Finding.__table__
+        rows = session.execute(select(table).where(table.c.run_id == run_id).order_by(table.c.id)
+                               .execution_options(yield_per=5000)).mappings()
+        for row in rows:  # streamed: a run of any size is written in the same memory
+            fh.write(json.dumps(_finding_dict(row), ensure_ascii=False, sort_keys=True) + "\n")
     paths: set[str] = set(session.execute(
         select(WarcRecord.warc_file).where(WarcRecord.run_id == run_id).distinct()).scalars())
     paths |= {p for p in session.execute(select(PageCapture.screenshot).where(
@@ -164,10 +168,10 @@ def verify_run(session: Session, run_id: int, root: Path, tsa_ca_file: str | Non
     # Database rows against the digests chained in the audit log.
     entries = session.execute(
         select(AuditEntry).where(AuditEntry.action.in_(
-            ("capture.add", "findings.rollup", "judgement.findings", "run.manifest", "warc.index", "review.decision")))
+            ("capture.add", "findings.add", "findings.rollup", "judgement.findings", "run.manifest", "warc.index",
+             "review.decision")), AuditEntry.data["run"].as_integer() == run_id)
         .order_by(AuditEntry.id)
     ).scalars().all()
-    entries = [e for e in entries if e.data.get("run") == run_id]
     captures = {c.id: c for c in session.execute(select(PageCapture).where(PageCapture.run_id == run_id)).scalars()}
     findings = {f.id: f for f in session.execute(select(Finding).where(Finding.run_id == run_id)).scalars()}
     records = {r.id: r for r in session.execute(

@@ -31,7 +31,7 @@ from db.findings import finding_row, insert_findings, json_safe, of_judgement
 from db.models import AuditEntry, CrawlRun, Finding, PageCapture, Source
 from db.runs import close_run
 from govevidence import anchor
-from govevidence.aggregate import SourceCrawl, aggregate_source, aggregate_target
+from govevidence.aggregate import SourceCrawl, SourceTally, aggregate_target
 from govevidence.manifest import run_warc_files, verify_warc_file, write_manifest
 
 __all__ = ["SealError", "SealResult", "anchor_run", "finish_run", "rollup", "seal_unsealed"]
@@ -53,15 +53,6 @@ def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, ac
     ).mappings().all()
     if statuses:
         captures = [{**c, "error_status": statuses.get(c["id"], c["error_status"])} for c in captures]
-    same_judgement = of_judgement(judgement_id)
-    findings = session.execute(
-        select(Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href, Finding.locator,
-               Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id, Finding.detector_version,
-               Finding.screenshot, Finding.evidence_image)
-        .where(Finding.run_id == run_id, Finding.scope == "page", same_judgement)
-        .join(PageCapture, PageCapture.id == Finding.capture_id)
-        .order_by(PageCapture.depth, Finding.id)
-    ).mappings().all()
     sources = {s.id: s for s in session.execute(
         select(Source).where(Source.id.in_({c["source_id"] for c in captures}))).scalars()}
     crawls: dict[int, SourceCrawl] = {}
@@ -71,13 +62,25 @@ def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, ac
         crawl.captures.append(capture)
         if capture["depth"] == 0 and crawl.home_status != "ok":
             crawl.home_status = capture["error_status"]
+    tallies = {source_id: SourceTally(crawl) for source_id, crawl in crawls.items()}
+    # The page findings stream by in page order (shallowest first), a few thousand rows at a
+    # time: a run of any size is rolled up in the same memory.
+    findings = session.execute(
+        select(Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href, Finding.locator,
+               Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id, Finding.detector_version,
+               Finding.screenshot, Finding.evidence_image)
+        .where(Finding.run_id == run_id, Finding.scope == "page", of_judgement(judgement_id))
+        .join(PageCapture, PageCapture.id == Finding.capture_id)
+        .order_by(PageCapture.depth, Finding.id)
+        .execution_options(yield_per=5000)
+    ).mappings()
     for row in findings:
-        crawls[row["source_id"]].findings.append(row)
+        tallies[row["source_id"]].add(row)
     source_rows: list[dict[str, Any]] = []
     # Portal first: a target's identifiers and dates are read from its portal where it shows them.
     for crawl in sorted(crawls.values(), key=lambda c: (c.kind != "portal", c.source_id)):
         names = [i.id for i in (catalogue.for_kind(crawl.kind) if catalogue is not None else indicators_for(crawl.kind))]
-        source_rows.extend(aggregate_source(crawl, names))
+        source_rows.extend(tallies[crawl.source_id].rows(names))
     target_rows: list[dict[str, Any]] = []
     for target_id in {c.target_id for c in crawls.values()}:
         target_rows.extend(aggregate_target(target_id, [r for r in source_rows if r["target_id"] == target_id]))

@@ -1,10 +1,11 @@
-"""Base spider for evaluation targets: crawl each source, detect, discover, record.
+"""Base spider for evaluation targets: crawl each source, discover, record.
 
 A spider subclass only says which targets it covers (``level``). For every selected
 target it crawls each registered source within its own site to a bounded depth and
-page budget, records every fetch (successful or not) as a ``PageRecord`` carrying the
-detectors' findings, and follows the portal's links to the target's other evaluation
-sources one hop, recording those as ``SourceRecord``s.
+page budget, records every fetch (successful or not) as a ``PageRecord`` (its findings are
+made from the stored capture by the judging step, ``govevidence.judging``), and follows the
+portal's links to the target's other evaluation sources one hop, recording those as
+``SourceRecord``s.
 
 A source's crawl scope is its registered origin plus the origin its home page finally
 lands on after redirects (``http://`` to ``https://``, bare domain to ``www.``, a moved
@@ -42,8 +43,7 @@ from crawler.screenshots import Screenshotter
 from crawler.tls import connection_facts
 from evidence import Page, discover_sources
 from evidence.content import compressed_stream_problem
-from evidence.judgement import (Answer, PageFacts, RenderPolicy, could_not_look,
-                                is_html_type, judge, page_title)
+from evidence.judgement import Answer, PageFacts, RenderPolicy, is_html_type, judge, page_title
 from govevidence.registry import RegistryError, TargetEntry, load_registry
 
 _SKIP_EXTENSIONS = tuple(f".{ext}" for ext in IGNORED_EXTENSIONS)
@@ -74,8 +74,21 @@ class SourceConfig:
     scope: set[str] = field(default_factory=set)
     landing: str | None = None
 
+    # What every process crawling the run must agree on (kept in the BudgetStore).
+    SHARED: ClassVar[tuple[str, ...]] = ("target_code", "kind", "url", "max_depth", "max_pages", "render",
+                                         "obey_robots")
+
     def __post_init__(self) -> None:
         self.scope.add(self.site)
+
+    @classmethod
+    def from_shared(cls, config: dict[str, Any]) -> "SourceConfig":
+        """The config of a source another process registered."""
+        return cls(**{name: config[name] for name in cls.SHARED if name in config})
+
+    def shared(self) -> dict[str, Any]:
+        """The plain dict stored with the source's budget."""
+        return {name: getattr(self, name) for name in self.SHARED}
 
     @property
     def key(self) -> SourceKey:
@@ -105,8 +118,10 @@ class TargetSpider(scrapy.Spider):
             raise ValueError(str(exc)) from None
         if targets and not self.targets:
             raise ValueError(f"none of the targets {targets} is of level {self.level}")
+        # How each source is crawled, as far as this process has met it; the crawl's BudgetStore
+        # holds every source of the run (registered by any process) and their scopes.
         self.sources: dict[SourceKey, SourceConfig] = {}
-        self.run_id: int | None = None
+        self.registry_keys: set[SourceKey] = {(t.code, e.kind, e.url) for t in self.targets for e in t.sources}
         # Sites the registry gives to a target: a city portal linking to its province's
         # platform has not discovered a source of the city.
         self.site_owner: dict[str, set[str]] = {}
@@ -146,12 +161,26 @@ class TargetSpider(scrapy.Spider):
             raise RuntimeError("no crawler.budgets.BudgetStore in EXTENSIONS: sources have no page budget")
         return store
 
-    def _add_source(self, source: SourceConfig) -> None:
-        self.sources[source.key] = source
-        self.budgets.register(source.key, source.max_pages)
+    def _add_source(self, source: SourceConfig) -> bool:
+        """Register a source with its budget and config; True when it is new to the run
+        (another process may have registered it first: its stored config is the one used)."""
+        new = self.budgets.register(source.key, source.max_pages, source.shared())
+        stored = None if new else self.budgets.config(source.key)
+        self.sources[source.key] = SourceConfig.from_shared(stored) if stored else source
+        return new
 
     def _source(self, meta: dict[str, Any]) -> SourceConfig:
-        return self.sources[tuple(meta["source"])]
+        """The source a request was made for, with its crawl scope as the store has it now
+        (another process may have widened it)."""
+        key: SourceKey = tuple(meta["source"])  # type: ignore[assignment]
+        state = self.sources.get(key)
+        if state is None:
+            config = self.budgets.config(key)
+            if config is None:
+                raise KeyError(f"source not registered in this run: {key!r}")
+            state = self.sources[key] = SourceConfig.from_shared(config)
+        state.scope = {state.site, *self.budgets.scope(key)}
+        return state
 
     # --- scheduling --------------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
@@ -167,8 +196,10 @@ class TargetSpider(scrapy.Spider):
                     render=entry.render, obey_robots=entry.obey_robots,
                 )
                 self._add_source(source)
-                self.budgets.admit(source.key, entry.url)
-                yield self.page_request(source, entry.url, depth=0)
+                # Only the process that reserves the home page fetches it: workers sharing a
+                # run all read the registry, and each start page is scheduled once.
+                if self.budgets.admit(source.key, entry.url):
+                    yield self.page_request(source, entry.url, depth=0)
 
     def page_request(self, state: SourceConfig, url: str, *, depth: int, referer: str | None = None,
                      render_reason: str | None = None, screenshot_only: bool = False) -> scrapy.Request:
@@ -185,10 +216,13 @@ class TargetSpider(scrapy.Spider):
             "screenshot_only": screenshot_only,
         }
         headers = {"Referer": referer} if referer else None
-        # dont_filter: every scheduled URL must reach a callback or errback so that it is
-        # recorded; de-duplication happens per source in the BudgetStore (admit).
+        # The budget is spent once, by BudgetStore.admit, before a page is asked for. The
+        # duplicate filter (shared by the workers of a run) drops a request only when it is a
+        # capture already made: same source, URL, rendering and redirect hops
+        # (crawler/fingerprints.py); redirect hops and retries of a request still reach its
+        # callback or errback.
         return scrapy.Request(url, callback=self.parse_page, errback=self.page_failed, meta=meta,
-                              headers=headers, dont_filter=True, priority=-depth)
+                              headers=headers, priority=-depth)
 
     # --- callbacks -----------------------------------------------------------------------
     async def parse_page(self, response: Response) -> AsyncIterator[Any]:
@@ -237,10 +271,19 @@ class TargetSpider(scrapy.Spider):
             render_reason=record.render_reason)
         facts = PageFacts(source_kind=state.kind, source_url=state.url, depth=depth,
                           screenshot_only=bool(response.meta.get("screenshot_only")), landed=landed)
-        result = judge(answer, facts, self._render_policy(state), now=record.fetched_at)
+        # What only this moment can tell is kept with the capture for its judging.
+        observations: dict[str, Any] = {}
+        if landed:
+            observations["landed"] = landed
+        if state.render and not record.rendered:
+            observations["source_marked"] = True
+        record.observations = observations or None
+        # The findings are made from the stored capture by the judging step; the detectors run
+        # here only on a live browser page whose evidence elements are to be pictured.
+        picture = browser_page is not None and self.screenshots.enabled
+        result = judge(answer, facts, self._render_policy(state), now=record.fetched_at, findings=picture)
         status, page, findings = result.status, result.page, result.findings
         record.error_status, record.error_detail = status, result.detail
-        record.findings = findings
         if page is not None and status in ("ok", "challenge"):
             record.encoding = page.encoding
             record.title = page_title(page)
@@ -255,8 +298,10 @@ class TargetSpider(scrapy.Spider):
             # are followed from there.
             return [record, self.page_request(state, response.url, depth=depth, render_reason=result.render_next,
                                               referer=referer_url)]
-        if browser_page is not None and self.screenshots.wanted(depth, findings):
-            await self.screenshots.take(browser_page, record, warc.get("record_id"))
+        if picture and self.screenshots.wanted(depth, findings):
+            pictures = await self.screenshots.take(browser_page, record, findings, warc.get("record_id"))
+            if pictures:
+                record.observations = {**(record.observations or {}), "pictures": pictures}
         out = [record]
         if response.meta.get("screenshot_only"):
             return out
@@ -290,7 +335,9 @@ class TargetSpider(scrapy.Spider):
         if landing not in state.scope:
             state.scope.add(landing)
             state.landing = landing
-            self.logger.info("Home page %s landed on %s: its links are followed too", state.url, landing)
+            # Shared: the source's other pages may be parsed by another process.
+            if self.budgets.add_scope(state.key, landing):
+                self.logger.info("Home page %s landed on %s: its links are followed too", state.url, landing)
         return {"landing_url": final_url, "landing_origin": landing, "crawl_scope": sorted(state.scope)}
 
     async def page_failed(self, failure: Failure) -> AsyncIterator[Any]:
@@ -307,9 +354,6 @@ class TargetSpider(scrapy.Spider):
         # it (unavailable, refused): its plain capture is another row.
         record.rendered = bool(request.meta.get("playwright") or request.meta.get("render"))
         record.render_reason = (request.meta.get("render_reason") or "source_marked") if record.rendered else None
-        if depth == 0 and not request.meta.get("screenshot_only"):
-            # (A home page drawn only for its picture was judged on its plain capture.)
-            record.findings = could_not_look(state.kind, state.url, status, detail)
         self.logger.info("Could not fetch %s (%s): %s", request.url, status, detail)
         yield record
 
@@ -325,11 +369,11 @@ class TargetSpider(scrapy.Spider):
 
     def _discover(self, state: SourceConfig, page: Page) -> Iterator[Any]:
         """Record links to the target's other evaluation sources; fetch new sites one hop."""
-        crawled_sites = {site for s in self.sources.values() if s.target_code == state.target_code for site in s.scope}
+        crawled_sites = self.budgets.target_sites(state.target_code)  # by every process of the run
         for found in discover_sources(page):
             url = urldefrag(found.url)[0]
             key = (state.target_code, found.kind, url)
-            if key in self.sources:
+            if key in self.registry_keys or key in self.sources:
                 continue
             site = origin(url)
             if site in crawled_sites and site not in state.scope:
@@ -339,10 +383,10 @@ class TargetSpider(scrapy.Spider):
                 continue  # another target's registered site
             hop = SourceConfig(state.target_code, found.kind, url, max_depth=0, max_pages=1,
                                obey_robots=state.obey_robots)
-            self._add_source(hop)
+            if not self._add_source(hop):
+                continue  # found first on another page, maybe by another process
             yield SourceRecord(state.target_code, found.kind, url, found.anchor_text, page.url)
-            if site not in state.scope:
-                self.budgets.admit(hop.key, url)
+            if site not in state.scope and self.budgets.admit(hop.key, url):
                 crawled_sites.add(site)
                 yield self.page_request(hop, url, depth=0, referer=page.url)
 

@@ -28,7 +28,7 @@ from warcio.archiveiterator import ArchiveIterator
 from db.models import Finding, PageCapture, Target, WarcRecord
 from db.session import get_engine
 from govevidence.crawl import SANDBOX_SETTINGS, scrapy_crawl
-from govevidence.export import export_pack, export_wacz
+from govevidence.export import ExportError, export_pack, export_wacz
 from tests.conftest import BACKENDS, fresh_database
 
 pytestmark = pytest.mark.slow
@@ -285,3 +285,98 @@ def test_unknown_run_or_target_raises(exported):
             export_pack(session, 1, "990000", exported.root, exported.root / "x.zip")
         session.rollback()
     assert not (exported.root / "x.zip").exists() and not (exported.root / "x.wacz").exists()
+
+
+# --- records opened by their stored pointers ---------------------------------------------------
+def _requests_in_files(root: Path, warc_files: set[str]) -> dict[str, str]:
+    """WARC-Record-ID of each request record by the record it is concurrent to, read from the files."""
+    out = {}
+    for name in warc_files:
+        with open(root / name, "rb") as fh:
+            for rec in ArchiveIterator(fh):
+                if rec.rec_type == "request":
+                    out[rec.rec_headers.get_header("WARC-Concurrent-To")] = rec.rec_headers.get_header("WARC-Record-ID")
+    return out
+
+
+def _first_members(root: Path, warc_files: set[str]) -> dict[str, bytes]:
+    out = {}
+    for name in warc_files:
+        with open(root / name, "rb") as fh:
+            it = ArchiveIterator(fh)
+            rec = next(iter(it))
+            assert rec.rec_type == "warcinfo"
+            rec.raw_stream.read()
+            it.read_to_end(rec)
+            length = it.get_record_length()
+            fh.seek(0)
+            out[name] = fh.read(length)
+    return out
+
+
+def _point_captures_at_their_requests(session: Session, root: Path, run: int) -> dict[int, str]:
+    """Fill ``warc_request_id`` of the run's captures of an HTTP answer, as the files pair them."""
+    captures = session.execute(select(PageCapture).where(PageCapture.run_id == run,
+                                                         PageCapture.warc_record_id.is_not(None))).scalars().all()
+    records = {r.record_id: r for r in session.execute(
+        select(WarcRecord).where(WarcRecord.record_id.in_([c.warc_record_id for c in captures]))).scalars()}
+    answers = {c.id: records[c.warc_record_id] for c in captures
+               if records[c.warc_record_id].record_type in ("response", "revisit")}
+    pairs = _requests_in_files(root, {a.warc_file for a in answers.values()})
+    named = {}
+    for capture in captures:
+        if capture.id in answers:
+            capture.warc_request_id = named[capture.id] = pairs[capture.warc_record_id]
+    session.flush()
+    return named
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_pack_cites_the_request_each_capture_names(exported, run, tmp_path):
+    with exported.session() as session:
+        named = _point_captures_at_their_requests(session, exported.root, run)
+        assert named
+        path = export_pack(session, run, CODE, exported.root, tmp_path / "pack.zip")
+        session.rollback()
+    data = json.loads(_pack(path)["findings.json"])
+    checked = 0
+    for entry in data["findings"]:
+        capture = entry["capture"]
+        if capture and capture["id"] in named:
+            requests = [r["record_id"] for r in entry["records"] if r["role"] == "request"]
+            assert requests == [named[capture["id"]]], entry["id"]
+            checked += 1
+    assert checked
+
+
+def test_a_request_pointer_that_is_not_the_answers_request_is_refused(exported, tmp_path):
+    with exported.session() as session:
+        named = _point_captures_at_their_requests(session, exported.root, 1)
+        cited = {f.capture_id for f in session.execute(select(Finding).where(
+            Finding.run_id == 1, Finding.capture_id.in_(named))).scalars()}
+        first, other = sorted(cited)[:2]
+        capture = session.get(PageCapture, first)
+        capture.warc_request_id = named[other]  # the request of another page
+        session.flush()
+        with pytest.raises(ExportError, match=f"capture {first}: record .* is not the request of"):
+            export_pack(session, 1, CODE, exported.root, tmp_path / "wrong.zip")
+        capture.warc_request_id = "<urn:uuid:00000000-0000-0000-0000-000000000000>"
+        session.flush()
+        with pytest.raises(ExportError, match=f"capture {first}: its request record .* is not in the index"):
+            export_pack(session, 1, CODE, exported.root, tmp_path / "missing.zip")
+        session.rollback()
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_pack_warc_starts_with_each_source_files_own_warcinfo(exported, run, tmp_path):
+    files = _pack(exported.packs[run])
+    rows = _csv_rows(files["records.csv"])
+    sources = {row["原 WARC 文件"] for row in rows}
+    pack = files["evidence.warc.gz"]
+    heads = _first_members(exported.root, sources)
+    assert set(heads) == sources
+    positions = [pack.find(head) for head in heads.values()]
+    assert all(p > 0 for p in positions)  # after the pack's own warcinfo record
+    infos = [r for r in _warc_records(pack).values() if r["type"] == "warcinfo"]
+    assert len(infos) == 1 + len(sources)

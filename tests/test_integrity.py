@@ -485,7 +485,7 @@ def test_rewritten_chain_fails_against_the_timestamp(sealed, tmp_path):
         finding = session.execute(select(Finding).where(Finding.run_id == 1, Finding.scope == "page",
                                                         Finding.indicator == "site.icp_record")).scalars().first()
         entry = next(e for e in session.execute(
-            select(AuditEntry).where(AuditEntry.action == "capture.add")).scalars()
+            select(AuditEntry).where(AuditEntry.action == "findings.add")).scalars()
             if str(finding.id) in e.data.get("findings", {}))
         finding.value = "测ICP备00000000号"
         session.flush()

@@ -118,7 +118,7 @@ def test_evidence_imports_no_scrapy_twisted_or_sqlalchemy():
 
 def test_run_finishers_are_configured_by_name():
     from crawler import settings as project
-    from crawler.pipelines import load_finishers
+    from crawler.run import load_finishers
     from govevidence.seal import finish_run
 
     assert [f for _, f in load_finishers(Settings({"GOVEVIDENCE_RUN_FINISHERS": project.GOVEVIDENCE_RUN_FINISHERS}))] \
@@ -234,3 +234,33 @@ def test_a_crawl_without_finishers_is_closed_unsealed_then_sealed(sandbox_regist
         run = session.get(CrawlRun, 1)
         assert run.status == "finished" and run.stats["govevidence/target_findings"] > 0
     assert main(["verify", "1"]) == 0, capsys.readouterr().out
+
+
+def test_every_status_crawler_errors_can_return_is_a_term_of_the_vocabulary():
+    """``crawler.errors`` spells its statuses itself (crawler/ imports no evidence/): each one it
+    can return, read from its source and seen on real failures, is a fetch-failure status."""
+    from scrapy.exceptions import IgnoreRequest
+    from twisted.internet import error as neterror
+    from twisted.python.failure import Failure
+
+    from crawler.browser import BrowserUnavailable
+    from crawler.errors import classify_failure
+    from evidence.terms import CAPTURE_STATUSES, FETCH_FAILURE_STATUSES
+
+    tree = ast.parse((REPO / "crawler" / "errors.py").read_text(encoding="utf-8"))
+    function = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "classify_failure")
+    returned = {node.value.elts[0].value for node in ast.walk(function)
+                if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple)
+                and isinstance(node.value.elts[0], ast.Constant)}
+    assert len(returned) >= 9
+    assert returned == set(FETCH_FAILURE_STATUSES), sorted(returned ^ set(FETCH_FAILURE_STATUSES))
+    assert returned <= set(CAPTURE_STATUSES)
+
+    failures = [neterror.DNSLookupError("nowhere.invalid"), neterror.TCPTimedOutError(),
+                neterror.ConnectionRefusedError(), IgnoreRequest("Forbidden by robots.txt"),
+                IgnoreRequest("max redirections reached"), BrowserUnavailable("no browser in this crawl"),
+                ValueError("something else")]
+    seen = {classify_failure(Failure(exc))[0] for exc in failures}
+    assert seen == {"dns_error", "timeout", "unreachable", "blocked_by_robots", "redirect_loop",
+                    "browser_unavailable", "error"}
+    assert seen <= returned

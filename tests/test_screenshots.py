@@ -12,6 +12,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
+
+from crawler.archive import WarcArchive
 from scrapy import Spider
 from scrapy.utils.test import get_crawler
 from warcio.archiveiterator import ArchiveIterator
@@ -98,10 +100,10 @@ def screenshotter(tmp_path):
     from crawler.archive import WarcArchive
 
     crawler = get_crawler(Spider, {"GOVEVIDENCE_ARCHIVE_DIR": str(tmp_path),
-                                   "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+                                   "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                                   "EXTENSIONS": {"crawler.archive.WarcArchive": 500}})
     crawler.spider = Spider(name="shots")
-    crawler.spider.run_id = None
-    archive = WarcArchive.from_crawler(crawler)
+    archive = crawler.get_extension(WarcArchive)
     archive.spider_opened(crawler.spider)
     yield Screenshotter(crawler)
     archive.finish()
@@ -127,7 +129,7 @@ def _take(browser, url: str, shots: Screenshotter, findings: list[dict]) -> tupl
             await page.goto(url, wait_until="load")
             record = _record(url, findings)
             started = time.perf_counter()
-            await shots.take(page, record, None)
+            await shots.take(page, record, record.findings, None)
             return record, time.perf_counter() - started
         finally:
             await page.close()
@@ -183,7 +185,7 @@ def test_tall_page_full_picture_has_true_height_and_emblem_picture_shows_the_emb
 
     # Every picture is archived as a resource record.
     uris = []
-    screenshotter.crawler.archive.finish()
+    screenshotter.crawler.get_extension(WarcArchive).finish()
     for warc in (tmp_path / "warc").rglob("*.warc.gz"):
         with warc.open("rb") as stream:
             uris += [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(stream)
@@ -274,7 +276,7 @@ def test_device_scale_factor_two(browser, site, screenshotter, tmp_path):
         try:
             await page.goto(f"{site}/normal.html")
             record = _record(f"{site}/normal.html", [_finding("site.icp_record", "#icp", "京ICP备12345678号")])
-            await screenshotter.take(page, record, None)
+            await screenshotter.take(page, record, record.findings, None)
             return record
         finally:
             await context.close()

@@ -72,7 +72,10 @@ class Command(ScrapyCrawl):
             return
         reason = str(crawler.stats.get_value("finish_reason") or "")
         if "error" in reason:  # the run is recorded as failed (crawler/pipelines.py)
-            run = getattr(crawler.spider, "run_id", None)
+            from crawler.run import RunContext
+
+            context = crawler.get_extension(RunContext)
+            run = context.opened_run_id if context is not None else None
             detail = crawler.stats.get_value("govevidence/error") or reason
             where = f"运行 {run} 失败（{reason}）" if run else f"抓取失败（{reason}）"
             self._fail(name, f"{where}：{detail}", 1)
