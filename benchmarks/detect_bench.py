@@ -1,32 +1,23 @@
 #!/usr/bin/env python
-"""Time the evidence detectors per page: parsing, detection, source discovery and the crawl view.
+"""Time the evidence detectors per page: parsing, detection and source discovery.
 
-Runs over the project corpus (``tests/evidence/corpus``), when present the shared real pages
-(``../shared/realpages``; read in place, skipped when absent), and an even sample of the pages of
-the realistic portal of the crawl benchmark (``realistic_web.RealisticWeb``; the pages
-``crawl_bench.py --detect-sample`` times, made in memory, no server). For every page and stage it
+Runs over the project corpus (``tests/evidence/corpus``) and, when present, the shared real
+pages (``../shared/realpages``; read in place, skipped when absent). For every page and stage it
 keeps the median of ``--repeat`` runs, then prints the median, p95 and mean over the pages in
 milliseconds, as wall-clock time and as CPU time of the thread (less disturbed by other work on
 the machine), for all pages and for the pages of at least ``--large-kib`` KiB.
 
 Stages:
 
-* ``parse``       ``Page.from_bytes``: decoding and ``lxml`` parsing (with an older ``evidence``
-                  package that builds its visibility model while parsing, that too);
-* ``visibility``  the visibility model alone, on a second parse (part of ``detect`` when the
-                  package builds it on demand, of ``parse`` when it builds it while parsing);
+* ``parse``       ``Page.from_bytes``: decoding, ``lxml`` parsing and the visibility model;
+* ``visibility``  the visibility model alone (part of ``parse``), run again on a second parse;
 * ``detect``      ``detect(page)`` with every indicator of the page's kind;
-* ``discover``    ``discover_sources(page)`` after ``detect`` (as the judging step calls it);
-* ``total``       parse + detect + discover;
-* ``crawl-view``  what the crawl does per page without the detectors, on a third parse:
-                  ``Page.from_bytes``, the status checks of ``evidence.content`` (``is_blank``,
-                  ``binary_kind``, ``challenge_reason``, ``unreadable_reason``, ``drew_nothing``),
-                  the link extraction (``//a/@href | //frame/@src | //iframe/@src``),
-                  ``discover_sources(page)`` and the page title.
+* ``discover``    ``discover_sources(page)`` after ``detect`` (as the crawler calls it);
+* ``total``       parse + detect + discover.
 
-Usage: ``python benchmarks/detect_bench.py [--repeat N] [--corpus DIR ...] [--realistic PAGES]
-[--evidence DIR]`` (``--evidence`` times another copy of the ``evidence`` package, e.g. an earlier
-commit's, from the folder that contains it; ``--realistic 0`` leaves the realistic portal out).
+Usage: ``python benchmarks/detect_bench.py [--repeat N] [--corpus DIR ...] [--evidence DIR]``
+(``--evidence`` times another copy of the ``evidence`` package, e.g. an earlier commit's, from
+the folder that contains it.)
 """
 
 from __future__ import annotations
@@ -40,36 +31,19 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPORA = [ROOT / "tests" / "evidence" / "corpus", ROOT.parent / "shared" / "realpages"]
 PAGE_KINDS = {"A": "portal", "B": "service", "C": "opendata", "D": "interaction", "E": "department"}
-STAGES = ("parse", "visibility", "detect", "discover", "total", "crawl-view")
+STAGES = ("parse", "visibility", "detect", "discover", "total")
 NOW = dt.date(2026, 11, 26)
-REALISTIC_HOST = "http://127.0.0.1:8000"
-
-Sample = list[tuple[str, str, bytes, str, "str | None"]]  # name, url, body, kind, content type
 
 
-def _pages(corpus: Path) -> Sample:
+def _pages(corpus: Path) -> list[tuple[str, str, bytes, str]]:
     entries = json.loads((corpus / "labels.json").read_text(encoding="utf-8"))
     return [
-        (entry["file"], entry.get("source_url") or "http://localhost/", (corpus / entry["file"]).read_bytes(),
-         PAGE_KINDS[entry["page_kind"]], None)
+        (entry["file"], entry.get("source_url") or "http://localhost/", (corpus / entry["file"]).read_bytes(), PAGE_KINDS[entry["page_kind"]])
         for entry in entries
     ]
-
-
-def realistic_pages(pages: int, sample: int) -> Sample:
-    """The even sample of a realistic portal's pages that ``crawl_bench.time_detectors`` times."""
-    sys.path.insert(0, str(HERE))
-    from realistic_web import RealisticWeb
-
-    web = RealisticWeb(pages)
-    step = max(1, web.pages // max(1, sample))
-    chosen = list(range(0, web.pages, step))[:sample]
-    return [(web.paths[i], REALISTIC_HOST + web.paths[i], web.page(i), "portal", f"text/html; charset={web.charset(i)}")
-            for i in chosen]
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -78,44 +52,8 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-def _title_of(evidence):
-    """``page_title`` of the package's judgement module, or the same XPath where it has none."""
-    try:
-        from evidence.judgement import page_title
-        return page_title
-    except ImportError:
-        def page_title(page):
-            titles = page.tree.xpath("//title/text()")
-            return " ".join(titles[0].split())[:300] if titles else None
-        return page_title
-
-
-def crawl_view(evidence, content, page_title, url: str, body: bytes, kind: str, content_type: str | None):
-    """The crawl's own work on one answer: parse, status checks, links, sources, title."""
-    content.is_blank(body)
-    content.binary_kind(body)
-    page = evidence.Page.from_bytes(url, body, content_type=content_type, kind=kind)
-    content.challenge_reason(body, page)
-    content.unreadable_reason(body, page)
-    content.drew_nothing(page)
-    page.tree.xpath("//a/@href | //frame/@src | //iframe/@src")
-    evidence.discover_sources(page)
-    return page_title(page)
-
-
-def _visibility(page) -> None:
-    if hasattr(page, "hidden_elements"):
-        page.hidden_elements()
-    else:  # a package that built the model while parsing: build it again
-        page._hidden.clear()
-        page._compute_visibility()
-
-
-def time_page(evidence, url: str, body: bytes, kind: str, content_type: str | None = None) -> dict[str, tuple[float, float]]:
+def time_page(evidence, url: str, body: bytes, kind: str) -> dict[str, tuple[float, float]]:
     """(wall ms, CPU ms) per stage for one page."""
-    from evidence import content
-
-    page_title = _title_of(evidence)
     clocks = (time.perf_counter, time.thread_time)
     marks = []
 
@@ -123,19 +61,16 @@ def time_page(evidence, url: str, body: bytes, kind: str, content_type: str | No
         marks.append(tuple(c() for c in clocks))
 
     mark()
-    page = evidence.Page.from_bytes(url, body, content_type=content_type, kind=kind)
+    page = evidence.Page.from_bytes(url, body, kind=kind)
     mark()
     evidence.detect(page, now=NOW)
     mark()
     evidence.discover_sources(page)
     mark()
-    second = evidence.Page.from_bytes(url, body, content_type=content_type, kind=kind)
-    if not hasattr(second, "hidden_elements"):
-        second._hidden.clear()
+    second = evidence.Page.from_bytes(url, body, kind=kind)
+    second._hidden.clear()
     mark()
-    _visibility(second)
-    mark()
-    crawl_view(evidence, content, page_title, url, body, kind, content_type)
+    second._compute_visibility()
     mark()
 
     def span(a: int, b: int) -> tuple[float, float]:
@@ -143,16 +78,15 @@ def time_page(evidence, url: str, body: bytes, kind: str, content_type: str | No
 
     return {
         "parse": span(0, 1), "detect": span(1, 2), "discover": span(2, 3), "visibility": span(4, 5), "total": span(0, 3),
-        "crawl-view": span(5, 6),
     }
 
 
-def bench(evidence, pages: Sample, repeat: int) -> dict[str, dict[str, tuple[float, float]]]:
+def bench(evidence, pages: list[tuple[str, str, bytes, str]], repeat: int) -> dict[str, dict[str, tuple[float, float]]]:
     """Per page and stage, the median over ``repeat`` runs of (wall ms, CPU ms)."""
     runs: dict[str, list[dict]] = {name: [] for name, *_ in pages}
     for _ in range(repeat):
-        for name, url, body, kind, content_type in pages:
-            runs[name].append(time_page(evidence, url, body, kind, content_type))
+        for name, url, body, kind in pages:
+            runs[name].append(time_page(evidence, url, body, kind))
     return {
         name: {stage: tuple(statistics.median(r[stage][i] for r in results) for i in range(2)) for stage in STAGES}
         for name, results in runs.items()
@@ -170,30 +104,10 @@ def summary_lines(per_page: dict, names: list[str]) -> list[str]:
     return lines
 
 
-def report(evidence, title: str, pages: Sample, args) -> None:
-    time_page(evidence, *pages[0][1:])  # warm-up: catalogue, compiled patterns
-    per_page = bench(evidence, pages, args.repeat)
-    sizes = {name: len(body) / 1024 for name, _, body, _, _ in pages}
-    large = [name for name in per_page if sizes[name] >= args.large_kib]
-    print(f"{title}: {len(pages)} pages, mean {statistics.mean(sizes.values()):.0f} KiB, median of {args.repeat} runs per page")
-    print(f"  all pages ({len(pages)}):")
-    print("\n".join(summary_lines(per_page, list(per_page))))
-    if large and len(large) < len(pages):
-        print(f"  pages of {args.large_kib:.0f} KiB or more ({len(large)}, mean {statistics.mean(sizes[n] for n in large):.0f} KiB):")
-        print("\n".join(summary_lines(per_page, large)))
-    if args.per_page:
-        for name in per_page:
-            cells = " ".join(f"{stage} {per_page[name][stage][1]:6.2f}" for stage in STAGES)
-            print(f"    {name:<40} {sizes[name]:6.0f} KiB  CPU ms: {cells}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per page (default 5); the median is kept")
     parser.add_argument("--corpus", type=Path, action="append", help="corpus folder(s) with labels.json")
-    parser.add_argument("--realistic", type=int, default=300, metavar="PAGES",
-                        help="pages of the realistic portal to sample from (default 300; 0: leave it out)")
-    parser.add_argument("--realistic-sample", type=int, default=100, help="realistic portal pages timed (default 100)")
     parser.add_argument("--large-kib", type=float, default=50, help="size from which a page counts as real-size (default 50)")
     parser.add_argument("--evidence", type=Path, help="folder containing the evidence package to time (default: this checkout)")
     parser.add_argument("--per-page", action="store_true", help="also print every page's CPU ms per stage")
@@ -207,10 +121,21 @@ def main(argv: list[str] | None = None) -> int:
         if not (corpus / "labels.json").is_file():
             print(f"skipped: no labelled corpus at {corpus}")
             continue
-        report(evidence, str(corpus), _pages(corpus), args)
-    if args.realistic > 0:
-        pages = realistic_pages(args.realistic, args.realistic_sample)
-        report(evidence, f"realistic portal ({args.realistic} pages, {len(pages)} sampled)", pages, args)
+        pages = _pages(corpus)
+        time_page(evidence, *pages[0][1:])
+        per_page = bench(evidence, pages, args.repeat)
+        sizes = {name: len(body) / 1024 for name, _, body, _ in pages}
+        large = [name for name in per_page if sizes[name] >= args.large_kib]
+        print(f"{corpus}: {len(pages)} pages, mean {statistics.mean(sizes.values()):.0f} KiB, median of {args.repeat} runs per page")
+        print(f"  all pages ({len(pages)}):")
+        print("\n".join(summary_lines(per_page, list(per_page))))
+        if large:
+            print(f"  pages of {args.large_kib:.0f} KiB or more ({len(large)}, mean {statistics.mean(sizes[n] for n in large):.0f} KiB):")
+            print("\n".join(summary_lines(per_page, large)))
+        if args.per_page:
+            for name in per_page:
+                cells = " ".join(f"{stage} {per_page[name][stage][1]:6.2f}" for stage in STAGES)
+                print(f"    {name:<40} {sizes[name]:6.0f} KiB  CPU ms: {cells}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

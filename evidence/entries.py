@@ -106,22 +106,24 @@ def _accept(page: Page, rules, el, info, text_hit: bool, url_hit: bool) -> tuple
 def iter_link_matches(page: Page, rules, *, controls: bool = False, plan=None):
     """(element, label, href) of every link (or control) that matches the rules, in page order."""
     index = page_index(page)
-    text_hits = index.label_hits(tuple(rules.link_texts), plan, rules.max_text_len, controls=controls) if rules.link_texts else []
-    url_hits = (index.url_hits(tuple(rules.url_patterns), plan, 2 * rules.max_text_len, controls=controls)
-                if rules.url_patterns else [])
+    text_hits = index.label_hits(tuple(rules.link_texts), plan, rules.max_text_len) if rules.link_texts else []
+    url_hits = index.url_hits(tuple(rules.url_patterns), plan, 2 * rules.max_text_len) if rules.url_patterns else []
     if not text_hits and not url_hits:
         return
     text_set, url_set = set(text_hits), set(url_hits)
+    limit = len(index.controls) if controls else index.n_links
     entry = index.accepted.get(id(rules))
     if entry is None or entry[0] is not rules:
         entry = index.accepted[id(rules)] = (rules, {})
     accepted = entry[1]
     for position in sorted(text_set | url_set):
-        el, info = index.control(position)
+        if position >= limit:
+            break
+        el = index.controls[position]
         if position in accepted:
             hit = accepted[position]
         else:
-            hit = accepted[position] = _accept(page, rules, el, info, position in text_set, position in url_set)
+            hit = accepted[position] = _accept(page, rules, el, index.infos[position], position in text_set, position in url_set)
         if hit is not None:
             yield el, hit[0], hit[1]
 

@@ -21,7 +21,7 @@ import re
 from typing import Iterable
 
 from .page import Page, normalize_space
-from .patterns import PatternBank, any_of, join_lines, join_texts, literal_alternatives, positions_containing
+from .patterns import PatternBank, any_of, join_texts, literal_alternatives, positions_containing
 
 # ---------------------------------------------------------------------------- link labels
 ATTACHMENT = re.compile(r"\.(docx?|xlsx?|et|pdf|ofd|wps|zip|rar|7z|txt|csv)(?:[?#]|$)", re.I)
@@ -48,36 +48,20 @@ def section_heading(page: Page, el) -> str | None:
     return None
 
 
-def link_infos(page: Page, elements: list) -> list:
-    """``link_info`` of many links at once (their labels are read together)."""
-    cache = page._cache.setdefault("linkinfo", {})
-    out = []
-    for el, label in zip(elements, page.labels_of(elements)):
-        info = cache.get(el, _MISSING)
-        if info is _MISSING:
-            info = cache[el] = _info(page, el, label)
-        out.append(info)
-    return out
-
-
-_MISSING = object()
-
-
-def _info(page: Page, el, label: str) -> tuple[str, str | None] | None:
-    href = page.absolute(el.get("href"))
-    if href and ATTACHMENT.search(href):
-        return None
-    if MORE.match(label):
-        label = section_heading(page, el) or label
-    return label, href
-
-
 def link_info(page: Page, el) -> tuple[str, str | None] | None:
     """(label, absolute href) of a link or control, cached per page; None for attachments."""
     cache = page._cache.setdefault("linkinfo", {})
     if el in cache:
         return cache[el]
-    info = cache[el] = _info(page, el, page.label_of(el))
+    label = page.label_of(el)
+    href = page.absolute(el.get("href"))
+    if href and ATTACHMENT.search(href):
+        info = None
+    else:
+        if MORE.match(label):
+            label = section_heading(page, el) or label
+        info = (label, href)
+    cache[el] = info
     return info
 
 
@@ -155,151 +139,33 @@ def plan_for(catalogue) -> MatchPlan:
 
 
 # ---------------------------------------------------------------------------- index
-class TextList:
-    """One list of texts of a page (labels, targets, captions …) and, per rule list, the positions
-    whose text matches it; each bank runs once over the list (one call per distinct text)."""
-
-    def __init__(self, texts: list, lengths: list[int] | None = None):
-        self.texts = texts
-        self.lengths = lengths
-        self._hits: dict = {}
-        self._banks: dict = {}
-        self._lines: tuple[str, list[int]] | None = None
-
-    def lines(self) -> tuple[str, list[int]]:
-        """The texts joined by newlines (``join_lines``), for scans over all of them at once."""
-        if self._lines is None:
-            self._lines = join_lines(self.texts)
-        return self._lines
-
-    def hits(self, bank: PatternBank | None, patterns: tuple[str, ...], max_len: int | None = None,
-             bound: int | None = None) -> list[int]:
-        """Ascending positions whose text matches the list and whose length (in ``lengths``) is at
-        most ``max_len``. The bank covers the texts up to ``bound`` long."""
-        key = (patterns, max_len)
-        found = self._hits.get(key)
-        if found is not None:
-            return found
-        lengths = self.lengths
-        if bank is not None and patterns in bank and (max_len is None or (bound is not None and max_len <= bound)):
-            candidates = self._inverted(bank, bound).get(bank.index[patterns], ())
-            found = list(candidates) if max_len is None else [i for i in candidates if lengths[i] <= max_len]
-        else:
-            found = [
-                i for i, text in enumerate(self.texts)
-                if text and (max_len is None or lengths[i] <= max_len) and any_of(patterns, text)
-            ]
-        self._hits[key] = found
-        return found
-
-    def _inverted(self, bank: PatternBank, bound: int | None) -> dict[int, list[int]]:
-        entry = self._banks.get(id(bank))
-        if entry is not None and entry[0] is bank:
-            return entry[1]
-        memo: dict[str, int] = {}
-        inverted: dict[int, list[int]] = {}
-        mask = bank.mask
-        lengths = self.lengths
-        texts = self.texts
-        for position in bank.candidates(texts, self.lines()):
-            text = texts[position]
-            if not text or (bound is not None and lengths[position] > bound):
-                continue
-            bits = memo.get(text)
-            if bits is None:
-                bits = memo[text] = mask(text)
-            while bits:
-                low = bits & -bits
-                inverted.setdefault(low.bit_length() - 1, []).append(position)
-                bits ^= low
-        self._banks[id(bank)] = (bank, inverted)
-        return inverted
-
-
 class PageIndex:
-    """Per-page lists of what the rules test, and per rule list the positions that match.
-
-    Built piece by piece as detectors ask: the visible links first (all that source discovery
-    needs), the other controls, the captions and the element texts only when an indicator looks
-    at them. Positions of controls are those of ``Page.controls()``: the links, then the rest.
-    """
+    """Per-page lists of what the rules test, and per rule list the positions that match."""
 
     def __init__(self, page: Page):
         self.page = page
-        links = page.links()
-        self.n_links = len(links)
-        self.link_infos = link_infos(page, links)
-        self._links_labels, self._links_urls = self._text_lists(self.link_infos)
-        self._others: tuple[list, list, TextList, TextList] | None = None
-        self._captions: list | None = None
-        self._caption_list: TextList | None = None
+        self.controls = page.controls()
+        self.n_links = len(page.links())
+        self.infos = [link_info(page, el) for el in self.controls]
+        self.labels = [info[0] if info else None for info in self.infos]
+        self.hrefs = [info[1] if info else None for info in self.infos]
+        self.captions = short_captions(page)
+        self.caption_texts = [text for _, text in self.captions]
         self._value_texts: tuple[list, list[str]] | None = None
         self._element_texts: tuple[list, list[str]] | None = None
         self._joined: dict = {}
         self._hits: dict = {}
-        self._value_list: TextList | None = None
+        self._banks: dict = {}
+        self._lengths: list[int] | None = None
+        self._caption_lengths: list[int] | None = None
         self.accepted: dict = {}  # id(rules) -> (rules, {position: (label, href) | None})
-
-    @staticmethod
-    def _text_lists(infos: list) -> tuple[TextList, TextList]:
-        labels = [info[0] if info else None for info in infos]
-        hrefs = [info[1] if info else None for info in infos]
-        lengths = [len(label) if label is not None else 0 for label in labels]
-        return TextList(labels, lengths), TextList(hrefs, lengths)
-
-    def _other_controls(self) -> tuple[list, list, TextList, TextList]:
-        if self._others is None:
-            others = self.page.other_controls()
-            infos = [link_info(self.page, el) for el in others]
-            self._others = (others, infos, *self._text_lists(infos))
-        return self._others
-
-    # Every control, as the lists the rules and tests read (built when first asked for).
-    @property
-    def controls(self) -> list:
-        return self.page.controls()
-
-    @property
-    def infos(self) -> list:
-        return self.link_infos + self._other_controls()[1]
-
-    @property
-    def labels(self) -> list:
-        return self._links_labels.texts + self._other_controls()[2].texts
-
-    @property
-    def hrefs(self) -> list:
-        return self._links_urls.texts + self._other_controls()[3].texts
-
-    def control(self, position: int):
-        """(element, (label, href) or None) of the control at ``position``."""
-        if position < self.n_links:
-            return self.page.links()[position], self.link_infos[position]
-        others, infos, _, _ = self._other_controls()
-        return others[position - self.n_links], infos[position - self.n_links]
-
-    @property
-    def captions(self) -> list:
-        if self._captions is None:
-            self._captions = short_captions(self.page)
-        return self._captions
-
-    @property
-    def caption_texts(self) -> list[str]:
-        return self._caption_texts().texts
-
-    def _caption_texts(self) -> TextList:
-        if self._caption_list is None:
-            texts = [text for _, text in self.captions]
-            self._caption_list = TextList(texts, [len(text) for text in texts])
-        return self._caption_list
 
     def element_texts(self) -> tuple[list, list[str]]:
         """(visible body elements, own text of each), body order."""
         if self._element_texts is None:
-            spans = self.page.text_walk()[1]
-            elements = self.page.visible_list()
-            self._element_texts = (elements, [spans[el][2] for el in elements])
+            own = self.page.own_text
+            elements = list(self.page.visible_elements())
+            self._element_texts = (elements, [own(el) for el in elements])
         return self._element_texts
 
     def value_texts(self) -> tuple[list, list[str]]:
@@ -322,32 +188,66 @@ class PageIndex:
             found = self._hits[key] = positions_containing(texts, regex, *joined)
         return found
 
-    def label_hits(self, patterns: tuple[str, ...], plan: MatchPlan | None, max_len: int, *, controls: bool = True) -> list[int]:
-        """Control positions whose label, at most ``max_len`` long, matches the list (no attachments);
-        only the links' unless ``controls``."""
-        bank, bound = (plan.labels, plan.label_bound) if plan else (None, None)
-        found = self._links_labels.hits(bank, patterns, max_len, bound)
-        if controls:
-            extra = self._other_controls()[2].hits(bank, patterns, max_len, bound)
-            if extra:
-                found = found + [self.n_links + i for i in extra]
+    def _positions(
+        self, name: str, bank: PatternBank | None, patterns: tuple[str, ...], texts: list,
+        lengths: list[int] | None = None, max_len: int | None = None, bound: int | None = None,
+    ) -> list[int]:
+        """Ascending positions in ``texts`` whose text matches the list and whose length (in
+        ``lengths``) is at most ``max_len``. The bank covers the texts up to ``bound`` long."""
+        key = (name, patterns, max_len)
+        found = self._hits.get(key)
+        if found is not None:
+            return found
+        short = (lambda i: True) if max_len is None else (lambda i: lengths[i] <= max_len)
+        if bank is not None and patterns in bank and (max_len is None or (bound is not None and max_len <= bound)):
+            inverted = self._inverted(name, bank, texts, lengths, bound)
+            found = [i for i in inverted.get(bank.index[patterns], ()) if short(i)]
+        else:
+            found = [i for i, text in enumerate(texts) if text and short(i) and any_of(patterns, text)]
+        self._hits[key] = found
         return found
 
-    def url_hits(self, patterns: tuple[str, ...], plan: MatchPlan | None, max_label_len: int, *, controls: bool = True) -> list[int]:
+    def _inverted(self, name: str, bank: PatternBank, texts: list, lengths, bound) -> dict[int, list[int]]:
+        entry = self._banks.get((name, id(bank)))
+        if entry is not None and entry[0] is bank:
+            return entry[1]
+        memo: dict[str, int] = {}
+        inverted: dict[int, list[int]] = {}
+        for position, text in enumerate(texts):
+            if not text or (bound is not None and lengths[position] > bound):
+                continue
+            bits = memo.get(text)
+            if bits is None:
+                bits = memo[text] = bank.mask(text)
+            while bits:
+                low = bits & -bits
+                inverted.setdefault(low.bit_length() - 1, []).append(position)
+                bits ^= low
+        self._banks[(name, id(bank))] = (bank, inverted)
+        return inverted
+
+    def _label_lengths(self) -> list[int]:
+        if self._lengths is None:
+            self._lengths = [len(label) if label is not None else 0 for label in self.labels]
+        return self._lengths
+
+    def label_hits(self, patterns: tuple[str, ...], plan: MatchPlan | None, max_len: int) -> list[int]:
+        """Control positions whose label, at most ``max_len`` long, matches the list (no attachments)."""
+        bank, bound = (plan.labels, plan.label_bound) if plan else (None, None)
+        return self._positions("labels", bank, patterns, self.labels, self._label_lengths(), max_len, bound)
+
+    def url_hits(self, patterns: tuple[str, ...], plan: MatchPlan | None, max_label_len: int) -> list[int]:
         """Control positions whose absolute target matches the list and whose label is at most
-        ``max_label_len`` long; only the links' unless ``controls``."""
+        ``max_label_len`` long."""
         bank, bound = (plan.urls, 2 * plan.label_bound) if plan else (None, None)
-        found = self._links_urls.hits(bank, patterns, max_label_len, bound)
-        if controls:
-            extra = self._other_controls()[3].hits(bank, patterns, max_label_len, bound)
-            if extra:
-                found = found + [self.n_links + i for i in extra]
-        return found
+        return self._positions("urls", bank, patterns, self.hrefs, self._label_lengths(), max_label_len, bound)
 
     def caption_hits(self, patterns: tuple[str, ...], plan: MatchPlan | None, max_len: int) -> list[int]:
         """Caption positions whose text, at most ``max_len`` long, matches the list."""
+        if self._caption_lengths is None:
+            self._caption_lengths = [len(text) for text in self.caption_texts]
         bank, bound = (plan.captions, plan.label_bound) if plan else (None, None)
-        return self._caption_texts().hits(bank, patterns, max_len, bound)
+        return self._positions("captions", bank, patterns, self.caption_texts, self._caption_lengths, max_len, bound)
 
     def value_hits(self, patterns: tuple[str, ...], plan: MatchPlan | None) -> list[int]:
         """Positions (in ``value_texts()``) of visible elements whose own text holds a trigger."""
@@ -356,9 +256,7 @@ class PageIndex:
         if literals is not None:  # one search over all texts
             found = self.scan("values", texts, "|".join(re.escape(lit) for lit in literals))
         else:
-            if self._value_list is None:
-                self._value_list = TextList(texts)
-            found = self._value_list.hits(plan.triggers if plan else None, patterns)
+            found = self._positions("values", plan.triggers if plan else None, patterns, texts)
         return [i for i in found if texts[i].strip()]
 
 

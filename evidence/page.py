@@ -27,7 +27,6 @@ NEVER_VISIBLE_TAGS = frozenset(
 )
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _EARLY_CLOSE = re.compile(r"</(?:html|body)\s*>", re.I)
-_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 _REFRESH_URL = re.compile(r"url\s*=\s*(\S+)", re.I)
 _SCRIPT_REDIRECT = re.compile(
     r"(?:window\.|top\.|self\.|document\.)*location(?:\.href)?\s*(?:=|\.replace\(|\.assign\()\s*['\"]([^'\"]+)['\"]"
@@ -35,8 +34,6 @@ _SCRIPT_REDIRECT = re.compile(
 STUB_MAX_CHARS = 30
 _QUOTED_ID = re.compile(r"['\"]#?([A-Za-z][\w-]*)['\"]")
 _WS = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
-# Joins texts for one regex call over all of them: no text of a parsed page holds it (XML has no NUL).
-_SEPARATOR = "\x00"
 _DIGITS = re.compile(r"\d+")
 # ``http(s)://host[:port]`` followed by the path, query, fragment or the end: an ASCII host without
 # user information or brackets, which ``urlsplit(url).hostname`` returns as it is (lower-cased).
@@ -49,30 +46,12 @@ _PLAIN_HREF = re.compile(
 # Elements whose end separates their text from what follows (``raw_text`` puts a space there).
 _BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6"})
 _SIMPLE_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-_PLAIN_ID = re.compile(r"[A-Za-z0-9_-]+\Z")
 _STATE_CLASSES = frozenset({"on", "active", "cur", "current", "hover", "show", "hide", "hidden", "dn", "selected", "sel"})
 # A hover menu's trigger is a short label: a nav item, not a paragraph.
 _TRIGGER_MAX_CHARS = 12
 # An icon without text (magnifier, QR, menu) also opens a panel when it is styled as a control.
 _NAV_CLASS = re.compile(r"nav|menu|drop|tab|has-sub|sub", re.I)
 _ICON_TRIGGER = re.compile(r"search|icon|btn|ewm|qr|code|wx|wb|menu|drop|toggle", re.I)
-
-# What the visibility model looks at, found by lxml in C: the attributes that can hide an
-# element, those that name an element a control opens, and the candidates of a control.
-# (``//*/@name`` reads attributes without visiting text nodes: faster than ``//@name``.)
-_NG_HIDE = etree.XPath("//*/@class[contains(., 'ng-hide')]")
-_INLINE_HIDING = etree.XPath("//*/@hidden/.. | //*/@style/..")
-_HANDLER_ATTRS = etree.XPath("//*/@*[starts-with(name(), 'on')]")
-_TARGET_ATTRS = etree.XPath("//*/@aria-controls | //*/@data-target | //*/@data-bs-target | //*/@href[starts-with(., '#')]")
-_ID_ATTRS = etree.XPath("//*/@id")
-# An element whose class, id or role holds "tab" in any case (``lower()`` makes no other letters
-# t, a or b), or that switches something on hover.
-_TAB_CONTROL = etree.XPath(
-    "boolean(descendant-or-self::*[contains(translate(@class, 'TAB', 'tab'), 'tab') or contains(translate(@id, 'TAB', 'tab'), 'tab')"
-    " or contains(translate(@role, 'TAB', 'tab'), 'tab') or @onmouseover != '' or @onmouseenter != ''])"
-)
-_STATIC_TEXT = etree.XPath(".//text()[not(ancestor::script) and not(ancestor::style)]")
-_CONTROL_CANDIDATES = etree.XPath(".//button | .//input | .//@onclick/.. | .//@role/..")
 
 
 def normalize_space(text: str) -> str:
@@ -143,19 +122,15 @@ def _decode(body: bytes, content_type: str | None) -> tuple[str, str]:
 
 @dataclass
 class Page:
-    """One captured page: URL, source kind, decoded text and the lxml tree (parsed once).
-
-    Everything else is computed when first asked for and kept: the visibility model
-    (``is_visible``), the visible text of the body (``raw_text``, ``own_text``), the visible
-    links and controls, resolved targets and locators. A caller that only needs the tree (the
-    crawl's link extraction, the status checks) pays for the parse alone.
-    """
+    """One captured page: URL, source kind, decoded text and the lxml tree (parsed once)."""
 
     url: str
     kind: str
     encoding: str
     text: str
     tree: lxml.html.HtmlElement
+    _hidden: dict = field(default_factory=dict, repr=False)
+    _vtext: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -169,91 +144,63 @@ class Page:
         if not cleaned.strip():
             cleaned = "<html><body></body></html>"
         # Encoding declarations inside a str confuse lxml; the text is already decoded.
-        cleaned = _XML_DECLARATION.sub("", cleaned)
+        cleaned = re.sub(r"^\s*<\?xml[^>]*\?>", "", cleaned)
         # libxml2 stops at a stray </html> or </body>; browsers keep rendering what follows.
         cleaned = _EARLY_CLOSE.sub("", cleaned)
         try:
             tree = lxml.html.document_fromstring(cleaned)
         except (etree.ParserError, ValueError):
             tree = lxml.html.document_fromstring("<html><body></body></html>")
-        return cls(url=url, kind=kind, encoding=encoding, text=text, tree=tree)
+        page = cls(url=url, kind=kind, encoding=encoding, text=text, tree=tree)
+        page._compute_visibility()
+        return page
 
     # ------------------------------------------------------------------ visibility
-    def hidden_elements(self) -> set:
-        """Every node a visitor does not see: the hidden elements and all their descendants."""
-        hidden = self._cache.get("hidden")
-        if hidden is None:
-            hidden = self._cache["hidden"] = self._compute_visibility()
-        return hidden
-
-    def _compute_visibility(self) -> set:
-        """The hidden subtrees, from the few elements that can hide anything.
-
-        An element is hidden when it or an ancestor hides itself (``_self_hides``), so only
-        elements with a never-visible tag, a ``type``, ``class="ng-hide"``, ``hidden`` or
-        ``style`` attribute are looked at (lxml finds them); each hiding one adds its subtree.
-        """
-        tree = self.tree
-        hidden: set = set()
-        for el in tree.iter(*NEVER_VISIBLE_TAGS):
-            if el not in hidden:
-                hidden.update(el.iter())
-        for el in tree.iter("input"):
-            if el not in hidden and (el.get("type") or "").lower() == "hidden":
-                hidden.update(el.iter())
-        if "ng-hide" in self.text or self._has_char_references():
-            for value in _NG_HIDE(tree):
-                el = value.getparent()
-                if el not in hidden and "ng-hide" in value.split():
-                    hidden.update(el.iter())
-        for el in _INLINE_HIDING(tree):  # document order: an ancestor is decided before its descendants
-            if el in hidden or not (el.get("hidden") is not None or _HIDDEN_STYLE.search(el.get("style") or "")):
+    def _compute_visibility(self) -> None:
+        hidden = self._hidden
+        self._triggered = self._referenced_ids()
+        for el in self.tree.iter():
+            if not isinstance(el.tag, str):
                 continue
-            ident = el.get("id")
-            if ident and self._is_referenced(ident):
-                continue  # a control elsewhere opens it (onmouseover="showMenu('m3')", aria-controls, #tab2)
-            if not (self._is_tab_panel(el) or self._is_hover_menu(el)):
-                hidden.update(el.iter())
-        return hidden
+            parent = el.getparent()
+            if parent is not None and hidden.get(parent, False):
+                hidden[el] = True
+                continue
+            hidden[el] = self._self_hidden(el)
 
-    def _has_char_references(self) -> bool:
-        """Whether the source writes a character as ``&#…;`` (the only way an attribute value gets
-        an ASCII letter, digit, ``_`` or ``-`` that the source does not show as it is)."""
-        found = self._cache.get("char_refs")
-        if found is None:
-            found = self._cache["char_refs"] = "&#" in self.text
-        return found
-
-    def _is_referenced(self, ident: str) -> bool:
-        """Whether a control names the id (``_referenced_ids``). An id of plain characters that the
-        source shows only once (its own ``id`` attribute) is named by nothing: that is known
-        without reading every attribute of the page."""
-        if _PLAIN_ID.match(ident) and not self._has_char_references() and self.text.count(ident) < 2:
+    def _self_hidden(self, el) -> bool:
+        tag = el.tag.lower() if isinstance(el.tag, str) else ""
+        if tag in NEVER_VISIBLE_TAGS:
+            return True
+        if tag == "input" and (el.get("type") or "").lower() == "hidden":
+            return True
+        classes = (el.get("class") or "").split()
+        if "ng-hide" in classes:
+            return True
+        inline_hidden = el.get("hidden") is not None or bool(_HIDDEN_STYLE.search(el.get("style") or ""))
+        if not inline_hidden:
             return False
-        return ident in self._referenced_ids()
+        if el.get("id") and el.get("id") in self._triggered:
+            return False  # a control elsewhere opens it (onmouseover="showMenu('m3')", aria-controls, #tab2)
+        return not (self._is_tab_panel(el) or self._is_hover_menu(el))
 
     def _referenced_ids(self) -> frozenset[str]:
         """Ids that controls name in event handlers, ``aria-controls``, ``data-target`` or ``href="#id"``.
 
         Controls that are themselves hidden inline are ignored (they open nothing a visitor sees).
         """
-        found = self._cache.get("triggered")
-        if found is not None:
-            return found
         ids: set[str] = set()
-
-        def opens(el) -> bool:
-            return el.tag not in NEVER_VISIBLE_TAGS and not (
-                el.get("hidden") is not None or _HIDDEN_STYLE.search(el.get("style") or ""))
-
-        for value in _HANDLER_ATTRS(self.tree):
-            if opens(value.getparent()):
-                ids.update(_QUOTED_ID.findall(value))
-        for value in _TARGET_ATTRS(self.tree):
-            if opens(value.getparent()):
-                ids.update(v.lstrip("#") for v in value.split())
-        found = self._cache["triggered"] = frozenset(ids)
-        return found
+        for el in self.tree.iter():
+            if not isinstance(el.tag, str) or el.tag in NEVER_VISIBLE_TAGS:
+                continue
+            if el.get("hidden") is not None or _HIDDEN_STYLE.search(el.get("style") or ""):
+                continue
+            for name, value in el.attrib.items():
+                if name.startswith("on"):
+                    ids.update(_QUOTED_ID.findall(value))
+                elif name in ("aria-controls", "data-target", "data-bs-target") or (name == "href" and value.startswith("#")):
+                    ids.update(v.lstrip("#") for v in value.split())
+        return frozenset(ids)
 
     @staticmethod
     def _shape(el) -> tuple[str, str, frozenset]:
@@ -281,15 +228,19 @@ class Page:
                     return True
         return False
 
-    def _has_tab_control(self, container) -> bool:
-        """A tab header near a panel group: an element marked as tab or switching on hover/click
-        (in the container or its parent, once per container)."""
-        cache = self._cache.setdefault("tab_control", {})
-        found = cache.get(container)
-        if found is None:
-            parent = container.getparent()
-            found = cache[container] = bool(_TAB_CONTROL(parent if parent is not None else container))
-        return found
+    @staticmethod
+    def _has_tab_control(container) -> bool:
+        """A tab header near a panel group: an element marked as tab or switching on hover/click."""
+        for scope in (container, container.getparent()):
+            if scope is None:
+                continue
+            for el in scope.iter():
+                if not isinstance(el.tag, str):
+                    continue
+                marker = f"{el.get('class') or ''} {el.get('id') or ''} {el.get('role') or ''}".lower()
+                if "tab" in marker or el.get("onmouseover") or el.get("onmouseenter"):
+                    return True
+        return False
 
     def _is_hover_menu(self, el) -> bool:
         """A hidden sub-menu directly after a visible, short navigation label."""
@@ -350,71 +301,21 @@ class Page:
     @staticmethod
     def _static_text(el) -> str:
         """Text of an element without script/style content (visibility is not known yet here)."""
-        return normalize_space("".join(_STATIC_TEXT(el)))
+        return normalize_space(
+            "".join(el.xpath(".//text()[not(ancestor::script) and not(ancestor::style)]"))
+        )
 
     def is_visible(self, el) -> bool:
-        return el.tag.__class__ is str and el not in self.hidden_elements()
+        return not self._hidden.get(el, True)
 
     # ------------------------------------------------------------------ text
-    def text_walk(self) -> tuple[str, dict]:
-        """The visible text of the body in one walk: (stream, {element: (start, end, own text)}).
-
-        ``stream[start:end]`` is an element's ``raw_text``; every visible body element has an
-        entry. Built once per page, when a detector needs the text of many elements.
-        """
-        walk = self._cache.get("walk")
-        if walk is not None:
-            return walk
-        hidden = self.hidden_elements()
-        pieces: list[str] = []
-        emit = pieces.append
-        spans: dict = {}
-        block = _BLOCK_TAGS
-
-        def visit(el, n: int) -> int:
-            start = n
-            text = el.text
-            if text:
-                emit(text)
-                n += len(text)
-                own = [text]
-            else:
-                own = []
-            for child in el:
-                tag = child.tag
-                if tag.__class__ is str:
-                    if child not in hidden:
-                        n = visit(child, n)
-                    if tag in block:  # even when hidden: the block still ends there
-                        emit(" ")
-                        n += 1
-                tail = child.tail
-                if tail:
-                    emit(tail)
-                    n += len(tail)
-                    own.append(tail)
-            spans[el] = (start, n, "".join(own))
-            return n
-
-        body = self.body
-        if body not in hidden:
-            visit(body, 0)
-        walk = self._cache["walk"] = ("".join(pieces), spans)
-        return walk
-
     def raw_text(self, el) -> str:
         """Visible text of an element with original spacing (tags joined without spaces)."""
-        walk = self._cache.get("walk")
-        if walk is not None:
-            span = walk[1].get(el)
-            if span is not None:
-                return walk[0][span[0]:span[1]]
-        raw = self._cache.setdefault("raw", {})
-        cached = raw.get(el)
+        cached = self._vtext.get(el)
         if cached is not None:
             return cached
-        if not self.is_visible(el):
-            raw[el] = ""
+        if self._hidden.get(el, True):
+            self._vtext[el] = ""
             return ""
         parts: list[str] = [el.text or ""]
         for child in el:
@@ -423,33 +324,46 @@ class Page:
                 if child.tag in _BLOCK_TAGS:
                     parts.append(" ")
             parts.append(child.tail or "")
-        text = raw[el] = "".join(parts)
+        text = "".join(parts)
+        self._vtext[el] = text
         return text
 
     def longer_than(self, limit: int) -> set:
         """Visible body elements whose visible text is longer than ``limit`` characters.
 
-        Bottom-up: an element with a long child is long (its text contains the child's), and an
-        element whose raw text is short is short, so only the others' text is normalised.
+        Built bottom-up: an element with a long child is long (its text contains the child's),
+        so the text of large blocks is never put together just to learn that it is long. The
+        raw text of every other element is cached on the way.
         """
         key = ("long", limit)
         found = self._cache.get(key)
         if found is not None:
             return found
         found = set()
-        spans = self.text_walk()[1]
+        raw = self._vtext
+        get = raw.get
         visible_text = self.visible_text
-        for el in reversed(self.visible_list()):  # descendants before their ancestors
-            start, end, _own = spans[el]
-            if end - start <= limit:
-                continue
-            for child in el:
-                if child in found:
+        for el in reversed(list(self.visible_elements())):  # descendants before their ancestors
+            cached = get(el)
+            if cached is None:
+                parts = [el.text or ""]
+                for child in el:
+                    tag = child.tag
+                    if tag.__class__ is str:
+                        if child in found:
+                            break
+                        # every visible child was done before its parent; a hidden one shows nothing
+                        parts.append(get(child, ""))
+                        if tag in _BLOCK_TAGS:
+                            parts.append(" ")
+                    parts.append(child.tail or "")
+                else:
+                    cached = raw[el] = "".join(parts)
+                if cached is None:
                     found.add(el)
-                    break
-            else:
-                if len(visible_text(el)) > limit:
-                    found.add(el)
+                    continue
+            if len(cached) > limit and len(visible_text(el)) > limit:
+                found.add(el)
         self._cache[key] = found
         return found
 
@@ -467,22 +381,6 @@ class Page:
         if label is None:
             label = cache[el] = self._label_of(el)
         return label
-
-    def labels_of(self, elements: list) -> list[str]:
-        """``label_of`` of many elements; the text of those without child nodes is normalised
-        in one regex call for all of them."""
-        labels = self._cache.setdefault("labels", {})
-        plain = [el for el in elements if el not in labels and not len(el)]
-        if plain:
-            ntext = self._cache.setdefault("ntext", {})
-            hidden = self.hidden_elements()
-            raws = ["" if el in hidden else el.text or "" for el in plain]  # raw_text of a childless element
-            for el, text in zip(plain, _WS.sub(" ", _SEPARATOR.join(raws)).split(_SEPARATOR)):
-                text = ntext[el] = text.strip()
-                if text:
-                    labels[el] = text
-        label_of = self.label_of
-        return [labels.get(el) or label_of(el) for el in elements]
 
     def _label_of(self, el) -> str:
         text = self.visible_text(el)
@@ -503,32 +401,20 @@ class Page:
         return body if body is not None else self.tree
 
     # ------------------------------------------------------------------ elements
-    def visible_list(self) -> list:
-        """Visible elements of the body in document order (built once per page)."""
+    def visible_elements(self, *tags: str) -> Iterator:
+        """Visible elements of the body in document order (the list is built once per page)."""
         every = self._cache.get("visible")
         if every is None:
-            hidden = self.hidden_elements()
-            every = self._cache["visible"] = [el for el in self.body.iter(etree.Element) if el not in hidden]
-        return every
-
-    def visible_elements(self, *tags: str) -> Iterator:
-        """Visible elements of the body in document order, optionally only those of some tags."""
+            every = self._cache["visible"] = [
+                el for el in self.body.iter() if isinstance(el.tag, str) and not self._hidden.get(el, True)
+            ]
         if not tags:
-            return iter(self.visible_list())
-        every = self._cache.get("visible")
-        if every is not None:
-            wanted = frozenset(tags)
-            return (el for el in every if el.tag in wanted)
-        hidden = self.hidden_elements()
-        return (el for el in self.body.iter(*tags) if el not in hidden)
+            return iter(every)
+        wanted = frozenset(tags)
+        return (el for el in every if el.tag in wanted)
 
     def own_text(self, el) -> str:
         """Text directly inside the element (its text and its children's tails), not the children's."""
-        walk = self._cache.get("walk")
-        if walk is not None:
-            span = walk[1].get(el)
-            if span is not None:
-                return span[2]
         cache = self._cache.setdefault("own", {})
         text = cache.get(el)
         if text is None:
@@ -545,18 +431,10 @@ class Page:
     def controls(self) -> list:
         """Everything a visitor can click: visible links plus buttons and script-driven controls."""
         if "controls" not in self._cache:
-            self._cache["controls"] = self.links() + self.other_controls()
-        return self._cache["controls"]
-
-    def other_controls(self) -> list:
-        """The controls that are not links (buttons, inputs, ``onclick`` / ``role`` elements), in
-        document order, leaving out those inside a visible link."""
-        if "other_controls" not in self._cache:
-            links = set(self.links())
-            hidden = self.hidden_elements()
-            out = []
-            for el in _CONTROL_CANDIDATES(self.body):
-                if el in hidden or el in links:
+            seen = set(self.links())
+            out = list(self.links())
+            for el in self.visible_elements():
+                if el in seen:
                     continue
                 tag = el.tag
                 kind = (el.get("type") or "").lower()
@@ -566,10 +444,10 @@ class Page:
                     or el.get("onclick") is not None
                     or el.get("role") in ("button", "link", "tab", "menuitem")
                 )
-                if clickable and not any(a in links for a in el.iterancestors("a")):
+                if clickable and not any(a in seen for a in el.iterancestors("a")):
                     out.append(el)
-            self._cache["other_controls"] = out
-        return self._cache["other_controls"]
+            self._cache["controls"] = out
+        return self._cache["controls"]
 
     def absolute(self, href: str | None) -> str | None:
         """Absolute URL for a link target; ``None`` for script/mailto pseudo links."""
@@ -705,8 +583,9 @@ class Page:
     def _ids(self) -> dict:
         if "ids" not in self._cache:
             ids: dict[str, list] = {}
-            for value in _ID_ATTRS(self.tree):  # document order, like iterating the tree
-                if value:
-                    ids.setdefault(str(value), []).append(value.getparent())
+            for el in self.tree.xpath("//*[@id]"):  # document order, like iterating the tree
+                ident = el.get("id")
+                if ident:
+                    ids.setdefault(ident, []).append(el)
             self._cache["ids"] = ids
         return self._cache["ids"]
