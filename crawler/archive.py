@@ -122,6 +122,9 @@ class WarcArchive:
         self._load_known_digests()
         stamp = utc_timestamp()
         run = f"{self.run_id:05d}" if self.run_id else stamp
+        # Workers of one run write into one folder: the worker number keeps their files apart.
+        worker = getattr(context, "worker_id", None)
+        prefix = f"GOVEVIDENCE-{run}-{stamp}" + (f"-w{worker}" if worker else "")
         settings = self.crawler.settings
         info = {
             "software": f"GovEvidence/{software_version()} (Scrapy)",
@@ -135,7 +138,7 @@ class WarcArchive:
                      f"{settings.getint('GOVEVIDENCE_SOURCE_MAX_DEPTH')}",
             "max-pages-per-source": str(settings.getint("GOVEVIDENCE_MAX_PAGES_PER_SOURCE")),
         }
-        self.writer = RotatingWarcWriter(self.root, f"warc/run-{run}", f"GOVEVIDENCE-{run}-{stamp}",
+        self.writer = RotatingWarcWriter(self.root, f"warc/run-{run}", prefix,
                                          self.max_size, info)
         # A hard kill loses at most this many seconds of index rows (and the next crawl reads them back).
         interval = settings.getfloat("GOVEVIDENCE_INDEX_FLUSH_INTERVAL", 1.0)
