@@ -56,6 +56,12 @@ class BudgetStore(ABC):
 
     def __init__(self, crawler: Crawler | None = None) -> None:
         self.crawler = crawler
+        # The URLs, as written in links, each source was already asked to admit. An answer
+        # never turns to yes (an admitted URL is seen from then on; a seen URL stays seen; a
+        # spent budget stays spent), so the links every page repeats (menus, footers) cost
+        # one set look-up here, not a canonicalization and a look-up in the store (a round
+        # trip to Redis when the store is shared).
+        self._asked: dict[SourceKey, set[str]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> "BudgetStore":
@@ -78,9 +84,19 @@ class BudgetStore(ABC):
         """Give a source its budget and config; True when the source was new (registering
         again keeps what it has, config included)."""
 
-    @abstractmethod
     def admit(self, key: SourceKey, url: str) -> bool:
         """Reserve a page of the source's budget for a URL it has not seen."""
+        key = tuple(key)  # type: ignore[assignment]
+        asked = self._asked.get(key)
+        if asked is not None and url in asked:
+            return False
+        admitted = self.reserve(key, canonicalize_url(url))
+        self._asked.setdefault(key, set()).add(url)
+        return admitted
+
+    @abstractmethod
+    def reserve(self, key: SourceKey, canonical: str) -> bool:
+        """``admit`` for a canonical URL the process has not asked about before."""
 
     @abstractmethod
     def mark_seen(self, key: SourceKey, url: str) -> None:
@@ -169,9 +185,8 @@ class MemoryBudgetStore(BudgetStore):
         self._sites.setdefault(key[0], set()).add(site_of(key[2]))
         return True
 
-    def admit(self, key: SourceKey, url: str) -> bool:
+    def reserve(self, key: SourceKey, canonical: str) -> bool:
         key = self._check(key)
-        canonical = canonicalize_url(url)
         seen = self._seen[key]
         if canonical in seen or len(seen) >= self._max[key]:
             return False
@@ -340,19 +355,19 @@ class RedisBudgetStore(BudgetStore):
                                    site_of(key[2]), self.ttl])
         return bool(new)
 
-    def _seen_script(self, key: SourceKey, url: str, admit: bool) -> int:
+    def _seen_script(self, key: SourceKey, canonical: str, admit: bool) -> int:
         field = self._field(key)
         result = self._admit(keys=[self._budget_key, self._per_source("seen", field)],
-                             args=[field, canonicalize_url(url), self.ttl, "1" if admit else "0"])
+                             args=[field, canonical, self.ttl, "1" if admit else "0"])
         if result == -1:
             raise KeyError(f"source not registered: {tuple(key)!r}")
         return int(result)
 
-    def admit(self, key: SourceKey, url: str) -> bool:
-        return self._seen_script(key, url, True) == 1
+    def reserve(self, key: SourceKey, canonical: str) -> bool:
+        return self._seen_script(key, canonical, True) == 1
 
     def mark_seen(self, key: SourceKey, url: str) -> None:
-        self._seen_script(key, url, False)
+        self._seen_script(key, canonicalize_url(url), False)
 
     def count(self, key: SourceKey) -> int:
         return int(self.redis.scard(self._per_source("seen", self._check(key))))

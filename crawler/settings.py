@@ -168,6 +168,9 @@ GOVEVIDENCE_TSA_TIMEOUT = 10
 # in GOVEVIDENCE_JUDGE_WORKERS processes beside the crawl (0: in the crawl process).
 GOVEVIDENCE_CAPTURE_HANDLERS = ["govevidence.judging.CrawlJudges"]
 GOVEVIDENCE_JUDGE_WORKERS = 1
+# Niceness of the judging processes: on busy cores the crawl keeps its pace and the judges
+# take the time left over (what remains is judged when the crawl ends). 0: same priority.
+GOVEVIDENCE_JUDGE_NICE = 10
 # Join a run several crawl workers share (made by `govevidence run open --workers N`).
 GOVEVIDENCE_RUN_ID = ""
 # Called in order by the pipeline once the last captures are written and the WARC files are

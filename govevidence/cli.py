@@ -263,6 +263,9 @@ def cmd_seal(args: argparse.Namespace) -> int:
     print(f"运行 {args.run} 已封存：{rollups}，清单 {manifest}；状态 {result.status}{reason}")
     if result.recovered_dead_run:
         print("  抓取进程已不存在：运行已标记为 interrupted（killed），WARC 文件中的记录已重新编入索引")
+    if result.counts.get("govevidence/judged_at_seal"):
+        print(f"  抓取时未及判定的 {result.counts['govevidence/judged_at_seal']} 个页面已先判定"
+              f"（页面结论 {result.counts.get('govevidence/judged_at_seal_findings', 0)} 条）")
     for problem in result.torn:
         print(f"  ✗ {problem}")
     if result.anchor:

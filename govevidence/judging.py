@@ -71,8 +71,33 @@ class _Judge:
             return judge_batch(session, judge_one, self.run_id, capture_ids)
 
 
-def worker_main(database_url: str, run_id: int, root: str, tasks: Any, done: Any) -> None:
-    """A judging process: batches of capture ids in, (ids, findings, statuses) out; None ends it."""
+def judge_left(factory: sessionmaker, run_id: int, root: Path, batch: int = 200) -> tuple[int, int]:
+    """Judge the captures of a run that have no page findings of the crawl's own judging (its
+    crawl was killed before its judging processes got to them); (captures judged, findings
+    stored). A capture that makes no finding (an inner page that could not be fetched) is
+    judged again each time: it makes none again."""
+    with factory() as session:
+        judged = select(Finding.capture_id).where(
+            Finding.run_id == run_id, Finding.scope == "page", Finding.judgement_id.is_(None),
+            Finding.capture_id.is_not(None))
+        left = session.execute(select(PageCapture.id).where(
+            PageCapture.run_id == run_id, PageCapture.id.not_in(judged)).order_by(PageCapture.id)).scalars().all()
+    if not left:
+        return 0, 0
+    judge, stored = _Judge(factory, run_id, root), 0
+    for start in range(0, len(left), batch):
+        stored += judge.batch(left[start:start + batch])[0]
+    logger.info("Run %s: %d capture(s) the crawl left unjudged are judged (%d page findings)",
+                run_id, len(left), stored)
+    return len(left), stored
+
+
+def worker_main(database_url: str, run_id: int, root: str, tasks: Any, done: Any, nice: int = 0) -> None:
+    """A judging process: batches of capture ids in, (ids, findings, statuses) out; None ends it.
+    ``nice`` lowers its priority so that the crawl keeps its pace when the cores are busy; what
+    is left to judge when the crawl ends is judged then."""
+    if nice > 0:
+        os.nice(nice)
     judge = _Judge(session_factory(database_url), run_id, Path(root))
     while True:
         ids = tasks.get()
@@ -97,6 +122,7 @@ class CrawlJudges:
         self.root = Path(context.archive_root)
         self.workers = max(settings.getint("GOVEVIDENCE_JUDGE_WORKERS", 1), 0)
         self.timeout = settings.getfloat("GOVEVIDENCE_JUDGE_TIMEOUT", 3600.0)
+        self.nice = max(settings.getint("GOVEVIDENCE_JUDGE_NICE", 10), 0)
         self.outstanding: dict[tuple[int, ...], float] = {}
         self.findings = 0
         self.statuses: dict[str, int] = {}
@@ -108,7 +134,8 @@ class CrawlJudges:
             self.tasks, self.done = spawn.Queue(), spawn.Queue()
             url = context.engine.url.render_as_string(hide_password=False)
             for _ in range(self.workers):
-                process = spawn.Process(target=worker_main, args=(url, self.run_id, str(self.root), self.tasks, self.done),
+                process = spawn.Process(target=worker_main, args=(url, self.run_id, str(self.root), self.tasks, self.done,
+                                                                     self.nice),
                                         name=f"govevidence-judge-{self.run_id}", daemon=True)
                 process.start()
                 self.processes.append(process)

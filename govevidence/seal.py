@@ -186,10 +186,20 @@ def seal_unsealed(session_factory: sessionmaker, run_id: int, archive_root: Path
                                 f"：结束后才能封存")
             problems = recover_dead_run(session, run, archive_root, actor=actor)
             recovered = True
+    with session_factory() as session:
+        rolled_up = not _has_rollup(session, run_id)
+    counts: dict[str, Any] = {}
+    if rolled_up:
+        # Captures stored before the crawl's judging reached them get their findings first.
+        from govevidence.judging import judge_left
+
+        left, made = judge_left(session_factory, run_id, archive_root)
+        if left:
+            counts.update({"govevidence/judged_at_seal": left, "govevidence/judged_at_seal_findings": made})
     with session_factory.begin() as session:
         run = session.get(CrawlRun, run_id)
-        rolled_up = not _has_rollup(session, run_id)
-        counts = rollup(session, run_id, actor=actor) if rolled_up else {}
+        if rolled_up:
+            counts.update(rollup(session, run_id, actor=actor))
         sealed = {"at": utcnow().isoformat(), "by": actor}
         run.stats = json_safe({**(run.stats or {}), **counts, "sealed": sealed})
         audit.append(session, actor, "run.seal", "crawl_runs", run_id,

@@ -121,6 +121,7 @@ class TargetSpider(scrapy.Spider):
         # How each source is crawled, as far as this process has met it; the crawl's BudgetStore
         # holds every source of the run (registered by any process) and their scopes.
         self.sources: dict[SourceKey, SourceConfig] = {}
+        self._joined: dict[Any, str | None] = {}  # link as written → absolute URL (``_links``)
         self.registry_keys: set[SourceKey] = {(t.code, e.kind, e.url) for t in self.targets for e in t.sources}
         # Sites the registry gives to a target: a city portal linking to its province's
         # platform has not discovered a source of the city.
@@ -390,18 +391,34 @@ class TargetSpider(scrapy.Spider):
                 crawled_sites.add(site)
                 yield self.page_request(hop, url, depth=0, referer=page.url)
 
-    @staticmethod
-    def _links(page: Page) -> list[str]:
+    def _links(self, page: Page) -> list[str]:
         out: list[str] = []
         base = next(iter(page.tree.xpath("//base/@href")), None)
         base = urljoin(page.url, base.strip()) if base else page.url
+        base_origin = origin(base)
+        joined = self._joined
+        if len(joined) > 100_000:
+            joined.clear()
         # Frames are the documents a frameset page shows.
         for href in page.tree.xpath("//a/@href | //frame/@src | //iframe/@src"):
             href = href.strip()
             if not href or href.startswith(("javascript:", "mailto:", "tel:", "#")):
                 continue
-            url = urldefrag(urljoin(base, href))[0]
-            if not url.startswith(("http://", "https://")) or url.lower().split("?")[0].endswith(_SKIP_EXTENSIONS):
-                continue
-            out.append(url)
+            # Absolute and root-relative links (menus, footers: most of a page's links, the
+            # same on every page) are joined once per crawl; the others depend on the page.
+            if href.startswith(("http://", "https://")):
+                cache_key: Any = href
+            elif href.startswith("/") and not href.startswith("//"):
+                cache_key = (base_origin, href)
+            else:
+                cache_key = None
+            url = joined.get(cache_key, False) if cache_key is not None else False
+            if url is False:
+                url = urldefrag(urljoin(base, href))[0]
+                if not url.startswith(("http://", "https://")) or url.lower().split("?")[0].endswith(_SKIP_EXTENSIONS):
+                    url = None
+                if cache_key is not None:
+                    joined[cache_key] = url
+            if url is not None:
+                out.append(url)
         return out

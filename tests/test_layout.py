@@ -23,7 +23,7 @@ from scrapy.settings import Settings
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import AuditEntry, CrawlRun, Finding, WarcRecord
+from db.models import AuditEntry, CrawlRun, Finding, PageCapture, WarcRecord
 from db.session import get_engine
 from govevidence.cli import main
 from govevidence.crawl import SANDBOX_SETTINGS, scrapy_command, scrapy_crawl
@@ -167,6 +167,9 @@ def test_seal_a_killed_run(sandbox_registry, tmp_path, monkeypatch, capsys):
         run = session.get(CrawlRun, 1)
         assert run.status == "running"  # nobody has noticed the kill yet
         indexed_at_kill = session.scalar(select(func.count()).select_from(WarcRecord).where(WarcRecord.run_id == 1))
+        judged = select(Finding.capture_id).where(Finding.scope == "page")
+        unjudged = session.scalar(select(func.count()).select_from(PageCapture).where(
+            PageCapture.run_id == 1, PageCapture.id.not_in(judged)))
 
     assert main(["seal", "1"]) == 0
     out = capsys.readouterr().out
@@ -182,6 +185,11 @@ def test_seal_a_killed_run(sandbox_registry, tmp_path, monkeypatch, capsys):
         scopes = dict(session.execute(select(Finding.scope, func.count()).where(Finding.run_id == 1)
                                       .group_by(Finding.scope)).all())
         assert scopes.get("page", 0) > 0 and scopes.get("source", 0) > 0 and scopes.get("target", 0) > 0
+        # What the killed crawl stored but did not judge is judged before the roll-up: every
+        # home page has its findings.
+        assert run.stats.get("govevidence/judged_at_seal", 0) == unjudged
+        homes = set(session.scalars(select(PageCapture.id).where(PageCapture.run_id == 1, PageCapture.depth == 0)))
+        assert homes and homes <= set(session.scalars(judged))
         assert run.stats["govevidence/source_findings"] == scopes["source"]
         assert run.stats["govevidence/target_findings"] == scopes["target"]
         indexed = session.scalar(select(func.count()).select_from(WarcRecord).where(WarcRecord.run_id == 1))
