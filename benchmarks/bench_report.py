@@ -81,6 +81,7 @@ def figures(results: dict[str, list[Result]], detector: dict[str, dict[str, floa
                        f"mean {d['mean_cpu']:.1f} CPU, p95 {d['p95_cpu']:.1f} CPU over {d['pages']:.0f} pages")
     for config, runs in results.items():
         out.append(f"crawler peak memory, {CONFIGS[config]}: RSS {median([r.peak_rss_mb for r in runs]):.0f} MB "
-                   f"(crawler process), PSS {median([r.tree_pss_mb for r in runs]):.0f} MB (process tree; "
+                   f"(crawler process), {median([r.child_rss_mb for r in runs]):.0f} MB (largest other process of "
+                   f"its tree: a judging process), PSS {median([r.tree_pss_mb for r in runs]):.0f} MB (process tree; "
                    f"{median([r.end_pss_mb for r in runs]):.0f} MB after the spider closed)")
     return out

@@ -80,6 +80,7 @@ class Result:
     peak_rss_mb: float  # sampled RSS peak of the crawler process itself
     tree_pss_mb: float  # sampled peak of the summed PSS of the tree
     end_pss_mb: float = 0.0  # peak summed PSS from the spider closing to the process exit
+    child_rss_mb: float = 0.0  # sampled RSS peak of the largest other process (a judging process)
     sealed: float | None = None  # process start to the run sealed (GovEvidence only)
     status: str | None = None
     sealed_by: str | None = None  # "crawl", or "govevidence seal" when the crawl left its run unsealed
@@ -125,6 +126,7 @@ def run_crawl(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path, t
                     seconds=float(stats.get("elapsed_time_seconds", 0.0)), wall=wall,
                     cpu=usage.ru_utime + usage.ru_stime, max_rss_mb=usage.ru_maxrss / 1024,
                     peak_rss_mb=sampler.peak_rss_kb / 1024, tree_pss_mb=sampler.peak_kb / 1024, end_pss_mb=end_pss,
+                    child_rss_mb=sampler.peak_child_rss_kb / 1024,
                     rendered=int(stats.get("playwright/page_count", 0)), pss_quarters=sampler.quarters_mb(),
                     started_at=epoch_start, stats=stats, log=text)
     return result

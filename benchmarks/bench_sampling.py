@@ -47,6 +47,7 @@ class TreeSampler(threading.Thread):
         self.pid, self.interval = pid, interval
         self.peak_rss_kb = 0  # the root process (the crawler itself)
         self.peak_kb = 0  # summed PSS of the tree
+        self.peak_child_rss_kb = 0  # the largest other process of the tree (a judging process, a browser)
         self.samples: list[tuple[float, int]] = []  # (monotonic time, tree PSS KiB)
         self.stop = threading.Event()
 
@@ -69,6 +70,8 @@ class TreeSampler(threading.Thread):
                 rss, pss = rollup_kb(pid)
                 if pid == self.pid:
                     self.peak_rss_kb = max(self.peak_rss_kb, rss)
+                else:
+                    self.peak_child_rss_kb = max(self.peak_child_rss_kb, rss)
                 total += pss
                 pids.extend(tree.get(pid, []))
             self.peak_kb = max(self.peak_kb, total)

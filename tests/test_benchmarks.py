@@ -24,8 +24,9 @@ FIGURE_LINES = [
     r"[\d.]+× bare Scrapy's crawl time \(\d+ findings\)$",
     r"^detector ms/page, parse excluded: median [\d.]+ CPU",
     r"^detector ms/page, parse included: median [\d.]+ CPU",
-    r"^crawler peak memory, bare Scrapy: RSS \d+ MB \(crawler process\), PSS \d+ MB",
-    r"^crawler peak memory, GovEvidence \(WARC \+ database\): RSS \d+ MB \(crawler process\), PSS \d+ MB",
+    r"^crawler peak memory, bare Scrapy: RSS \d+ MB \(crawler process\), \d+ MB \(largest other process",
+    r"^crawler peak memory, GovEvidence \(WARC \+ database\): RSS \d+ MB \(crawler process\), [1-9]\d* MB "
+    r"\(largest other process of its tree: a judging process\), PSS \d+ MB",
     r"^Medians of 1 run\(s\); load average",
 ]
 

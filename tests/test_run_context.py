@@ -63,9 +63,16 @@ def _verify(folder: Path, run_id: int, capsys) -> None:
     assert code == 0, out
 
 
-def test_judging_beside_the_crawl_equals_judging_in_it(sandbox_registry, tmp_path, capsys):
-    inside, beside = tmp_path / "inside", tmp_path / "beside"
-    _crawl(sandbox_registry, inside, GOVEVIDENCE_JUDGE_WORKERS="0")
+@pytest.fixture(scope="module")
+def judged_inside(sandbox_registry, tmp_path_factory) -> Path:
+    """The target crawled with its captures judged in the crawl process."""
+    folder = tmp_path_factory.mktemp("inside")
+    _crawl(sandbox_registry, folder, GOVEVIDENCE_JUDGE_WORKERS="0")
+    return folder
+
+
+def test_judging_beside_the_crawl_equals_judging_in_it(sandbox_registry, judged_inside, tmp_path, capsys):
+    inside, beside = judged_inside, tmp_path / "beside"
     _crawl(sandbox_registry, beside, GOVEVIDENCE_JUDGE_WORKERS="2")
     made_inside, made_beside = _findings(inside), _findings(beside)
     pages = sum(n for key, n in made_inside.items() if len(key) > 4)
@@ -85,9 +92,8 @@ def test_judging_beside_the_crawl_equals_judging_in_it(sandbox_registry, tmp_pat
         _verify(folder, 1, capsys)
 
 
-def test_a_killed_judging_process_loses_no_findings(sandbox_registry, tmp_path, capsys):
-    reference = tmp_path / "reference"
-    _crawl(sandbox_registry, reference, GOVEVIDENCE_JUDGE_WORKERS="0")
+def test_a_killed_judging_process_loses_no_findings(sandbox_registry, judged_inside, tmp_path, capsys):
+    reference = judged_inside
     folder = tmp_path / "killed"
     folder.mkdir()
     command, env = scrapy_command(
