@@ -27,14 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.base import Base, utcnow
 
-# The words of ``evidence.terms``, spelled out (tests/test_terms.py checks they are the same):
-# ``crawler/`` writes through this module and must load nothing of ``evidence/``, whose package
-# import brings in every detector.
-LEVELS = ("province", "city")
-SOURCE_KINDS = ("portal", "service", "opendata", "interaction", "department", "newmedia")
-VERDICTS = ("present", "absent", "unknown")
-RUN_STATUSES = ("running", "finished", "failed", "interrupted")
-DECISIONS = ("confirmed", "rejected", "needs_review")
+from vocabulary import DECISIONS, JUDGEMENT_STATUSES, LEVELS, RUN_STATUSES, SOURCE_KINDS, VERDICTS
 
 
 # Columns added after rows were first chained in the audit log: a row digest leaves them out
@@ -169,9 +162,6 @@ class PageCapture(Base):
         UniqueConstraint("run_id", "source_id", "requested_url", "rendered", name="uq_page_captures_run_source_url"),
         Index("ix_page_captures_run_source", "run_id", "source_id"),
     )
-
-
-JUDGEMENT_STATUSES = ("running", "finished", "failed")
 
 
 class Judgement(Base):

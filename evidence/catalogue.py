@@ -14,7 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .terms import SOURCE_KINDS
+from vocabulary import SOURCE_KINDS
 
 CATALOGUE_PATH = Path(__file__).with_name("catalogue.yaml")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .terms import ABSENT, PRESENT, UNKNOWN
+from vocabulary import ABSENT, PRESENT, UNKNOWN
 
-# The verdicts are the vocabulary's (``evidence.terms``); detectors never return UNKNOWN.
+# The verdicts are the vocabulary's (``vocabulary``); detectors never return UNKNOWN.
 __all__ = ["ABSENT", "PRESENT", "UNKNOWN", "SNIPPET_MAX", "DiscoveredSource", "Finding", "clip"]
 
 SNIPPET_MAX = 200

@@ -28,24 +28,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+# What a status means for a source's findings and why a browser draws a capture.
+from vocabulary import BLOCKED_STATUSES, DOWN_STATUSES, NOTHING_SHOWN_STATUSES
+
 from . import DETECTOR_VERSION, detect
 from .catalogue import Catalogue, load_catalogue
 from .content import binary_kind, challenge_reason, drew_nothing, is_blank, unreadable_reason
 from .page import Page
 
-# Statuses meaning the site did not serve us at all from here: the site counts as
-# not reachable, and everything else about it is unknown.
-DOWN_STATUSES = frozenset({"timeout", "unreachable", "dns_error", "server_error", "http_error"})
-# Statuses meaning we were not allowed to look: nothing can be said, not even reachability.
-BLOCKED_STATUSES = frozenset({"blocked", "blocked_by_robots", "challenge"})
-# Statuses meaning the site answered, but with nothing a visitor could read: the site is not
-# proven down (reachability is unknown) and nothing can be said about its content.
-NOTHING_SHOWN_STATUSES = frozenset({"empty", "not_modified", "refused_redirect", "unreadable", "truncated"})
-
 # Indicators the crawl itself decides, not the page detectors.
 CRAWL_INDICATORS = ("site.reachable", "site.broken_links")
-# Why a browser draws a capture.
-RENDER_REASONS = ("source_marked", "script_shell", "challenge", "screenshot")
 RENDER_NOTES = {"source_marked": "source marked render", "script_shell": "page is a script shell",
                 "challenge": "anti-bot challenge"}
 FOLLOWED_REDIRECTS = (301, 302, 303, 307, 308)

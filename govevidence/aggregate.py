@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from evidence.terms import BROKEN_STATUSES
+from vocabulary import BROKEN_STATUSES
 
 # Indicators whose aggregate value is the greatest page value, not the first one.
 MAX_VALUE_INDICATORS = frozenset({"site.latest_update"})

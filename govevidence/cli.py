@@ -11,6 +11,7 @@ from typing import Any
 
 from govevidence.labels import LEVEL_NAMES, VERDICT_NAMES
 from govevidence.tables import render_table
+from vocabulary import LEVELS, SCOPES, SOURCE_KINDS
 
 
 class CommandError(Exception):
@@ -371,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("targets", help="list evaluation targets of the registry")
     p.add_argument("--registry", help="registry YAML file (default: the bundled one)")
-    p.add_argument("--level", choices=["province", "city"])
+    p.add_argument("--level", choices=LEVELS)
     p.add_argument("--code", action="append", help="division code; repeatable")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_targets)
@@ -400,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("findings", help="findings of a run")
     p.add_argument("--run", type=int, required=True)
-    p.add_argument("--scope", choices=["target", "source", "page"], default="target")
+    p.add_argument("--scope", choices=SCOPES, default="target")
     p.add_argument("--target", help="division code")
     p.add_argument("--indicator")
     p.add_argument("--judgement", help="judgement id, or crawl (default: the newest judgement)")
@@ -408,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_findings)
 
     p = sub.add_parser("indicators", help="list the indicator catalogue")
-    p.add_argument("--kind", choices=["portal", "service", "opendata", "interaction", "department", "newmedia"])
+    p.add_argument("--kind", choices=SOURCE_KINDS)
     p.add_argument("--catalogue", help="another catalogue YAML file (validated)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_indicators)
@@ -416,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("detect", help="run the detectors on one saved page")
     p.add_argument("file")
     p.add_argument("--url", required=True, help="the URL the page was served from")
-    p.add_argument("--kind", required=True, choices=["portal", "service", "opendata", "interaction", "department", "newmedia"])
+    p.add_argument("--kind", required=True, choices=SOURCE_KINDS)
     p.add_argument("--content-type", help="the HTTP Content-Type it was served with, if known")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_detect)

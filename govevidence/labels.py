@@ -1,6 +1,6 @@
-"""The Chinese names users read for the project's terms (``evidence.terms``), in one place.
+"""The Chinese names users read for the project's terms (``vocabulary``), in one place.
 
-Every table is keyed by a tuple of ``evidence.terms``; a test checks that each term has its
+Every table is keyed by a tuple of ``vocabulary``; a test checks that each term has its
 label. ``label`` falls back to the term itself, so a value stored before a term was named
 still shows.
 """

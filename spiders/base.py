@@ -206,7 +206,7 @@ class TargetSpider(scrapy.Spider):
                      render_reason: str | None = None, screenshot_only: bool = False) -> scrapy.Request:
         """A page of a source. Pages are fetched over plain HTTP first, so the archive
         holds the server's response; those that need a browser are then rendered
-        (``render_reason`` says why, one of ``evidence.judgement.RENDER_REASONS``). Its meta is plain,
+        (``render_reason`` says why, one of ``vocabulary.RENDER_REASONS``). Its meta is plain,
         picklable data: the source is named by its key."""
         meta = {
             "source": state.key,

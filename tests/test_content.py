@@ -12,7 +12,8 @@ import pytest
 
 from evidence.content import (binary_kind, challenge_reason, compressed_stream_problem, drew_nothing,
                               unreadable_reason)
-from evidence.judgement import BLOCKED_STATUSES, DOWN_STATUSES, NOTHING_SHOWN_STATUSES, http_status_kind
+from evidence.judgement import http_status_kind
+from vocabulary import BLOCKED_STATUSES, DOWN_STATUSES, NOTHING_SHOWN_STATUSES
 from evidence import Page
 from tests.hostile.cases import JSL, PNG, RUISHU
 

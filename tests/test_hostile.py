@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from db.models import CrawlRun, Finding, PageCapture
-from evidence.judgement import DOWN_STATUSES
+from vocabulary import DOWN_STATUSES
 from tests.hostile.cases import CASES
 from tests.hostile.crawl import PAGE_INDICATORS, Crawl
 from tests.hostile.pages import CONTROL_PAGES

@@ -253,7 +253,7 @@ def test_every_status_crawler_errors_can_return_is_a_term_of_the_vocabulary():
 
     from crawler.browser import BrowserUnavailable
     from crawler.errors import classify_failure
-    from evidence.terms import CAPTURE_STATUSES, FETCH_FAILURE_STATUSES
+    from vocabulary import CAPTURE_STATUSES, FETCH_FAILURE_STATUSES
 
     tree = ast.parse((REPO / "crawler" / "errors.py").read_text(encoding="utf-8"))
     function = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "classify_failure")

@@ -1,6 +1,6 @@
 """One vocabulary and one table of Chinese labels.
 
-Every status the code can record is a term of ``evidence.terms`` (read from the code that
+Every status the code can record is a term of ``vocabulary`` (read from the code that
 decides it, or by calling it); the database's constraints and the registry's schema spell the
 same words; every term has exactly one Chinese label in ``govevidence.labels``.
 """
@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import CheckConstraint
 
 import db.models as models
-from evidence import judgement, terms
+import vocabulary as terms
+from evidence import judgement
 from govevidence import labels, registry
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ def _returned_statuses(function: ast.FunctionDef) -> set[str]:
 
 # --- the vocabulary ----------------------------------------------------------------------------
 def test_the_vocabulary_imports_nothing_of_the_project_or_its_libraries():
-    tree = ast.parse((REPO / "evidence" / "terms.py").read_text(encoding="utf-8"))
+    tree = ast.parse((REPO / "vocabulary.py").read_text(encoding="utf-8"))
     imported = [n.module if isinstance(n, ast.ImportFrom) else a.name
                 for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
                 for a in (n.names if isinstance(n, ast.Import) else [None])]
@@ -76,9 +77,9 @@ def test_every_status_group_is_made_of_capture_statuses():
     assert terms.OK not in terms.DOWN_STATUSES | terms.BLOCKED_STATUSES | terms.NOTHING_SHOWN_STATUSES
 
 
-def test_the_judgement_uses_the_same_groups_and_render_reasons():
-    for name in ("DOWN_STATUSES", "BLOCKED_STATUSES", "NOTHING_SHOWN_STATUSES", "RENDER_REASONS"):
-        assert getattr(judgement, name) == getattr(terms, name), name
+def test_the_judgement_uses_the_vocabulary_groups_and_render_reasons():
+    for name in ("DOWN_STATUSES", "BLOCKED_STATUSES", "NOTHING_SHOWN_STATUSES"):
+        assert getattr(judgement, name) is getattr(terms, name), name
     assert set(judgement.RENDER_NOTES) <= set(terms.RENDER_REASONS)
 
 
@@ -111,13 +112,14 @@ def test_every_status_the_judge_step_records_is_a_judge_status():
 
 
 # --- the same words where they are spelled out -------------------------------------------------
-def test_the_database_spells_the_same_words():
-    assert models.LEVELS == terms.LEVELS
-    assert models.SOURCE_KINDS == terms.SOURCE_KINDS
-    assert models.VERDICTS == terms.VERDICTS
-    assert models.RUN_STATUSES == terms.RUN_STATUSES
-    assert models.DECISIONS == terms.DECISIONS
-    assert models.JUDGEMENT_STATUSES == terms.JUDGEMENT_STATUSES
+def test_every_layer_takes_the_words_from_the_vocabulary():
+    from evidence import catalogue, finding
+
+    assert models.LEVELS is terms.LEVELS and models.SOURCE_KINDS is terms.SOURCE_KINDS
+    assert models.VERDICTS is terms.VERDICTS and models.RUN_STATUSES is terms.RUN_STATUSES
+    assert models.DECISIONS is terms.DECISIONS and models.JUDGEMENT_STATUSES is terms.JUDGEMENT_STATUSES
+    assert catalogue.SOURCE_KINDS is terms.SOURCE_KINDS
+    assert (finding.PRESENT, finding.ABSENT, finding.UNKNOWN) == terms.VERDICTS
 
 
 @pytest.mark.parametrize("table, column, values", [

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 import govevidence
 from db.findings import of_judgement
 from db.models import CrawlRun, Finding, PageCapture, Source, Target, WarcRecord
-from evidence.terms import RECORD_ROLES, SCOPES
+from vocabulary import RECORD_ROLES, SCOPES
 from govevidence.exports.readme import pack_readme
 from govevidence.exports.records import (
     ExportError,

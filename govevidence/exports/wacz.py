@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import PageCapture, WarcRecord
-from evidence.terms import OK
+from vocabulary import OK
 from govevidence.exports.records import (
     ExportError,
     get_run,

@@ -1,11 +1,9 @@
 """The project's vocabulary: every word it stores for a kind, verdict, scope, level or status.
 
 These strings are written to the database (and checked there by constraints), to WARC-side
-exports and to reports, so a value here is never changed, only added. The modules that use
-them import them from here; their Chinese labels are in ``govevidence.labels``. Pure: no
-Scrapy, no database. ``crawler/`` does not import it (it imports neither ``evidence`` nor
-``govevidence``): ``crawler.errors`` spells its statuses itself, and a test checks that every
-one of them is here.
+exports and to reports, so a value here is never changed, only added. Every layer imports
+them from here — ``db/``, ``crawler/``, ``evidence/`` and ``govevidence/`` — so the module
+imports nothing itself; their Chinese labels are in ``govevidence.labels``.
 """
 
 from __future__ import annotations
