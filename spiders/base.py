@@ -15,91 +15,37 @@ challenge) get their own recorded status and never feed an ``absent``.
 
 Requests carry only plain data (the source's key, the depth, why a browser draws the page),
 so they can be pickled to a disk queue. How each source is crawled is kept here, keyed by
-that key (``SourceConfig``); its page budget and the URLs it has taken are kept by the
-crawl's ``crawler.budgets.BudgetStore``.
+that key (``SourceConfig``, ``spiders/sources.py``); its page budget and the URLs it has taken
+are kept by the crawl's ``crawler.budgets.BudgetStore``. What a fetch is recorded as is built
+in ``spiders/capture.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin
 
 import scrapy
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.http import Response, TextResponse
+from scrapy.http import Response
 from scrapy.linkextractors import IGNORED_EXTENSIONS
 from twisted.python.failure import Failure
 
 from crawler.budgets import BudgetStore, SourceKey
 from crawler.errors import classify_failure
-from crawler.items import PageRecord, SourceRecord
+from crawler.items import SourceRecord
 from crawler.screenshots import Screenshotter
-from crawler.tls import connection_facts
 from evidence import Page, discover_sources
 from evidence.content import compressed_stream_problem
-from evidence.judgement import Answer, PageFacts, RenderPolicy, is_html_type, judge, page_title
+from evidence.judgement import PageFacts, RenderPolicy, judge, page_title
 from govevidence.registry import RegistryError, TargetEntry, load_registry
+from spiders.capture import answer_of, answered_record, new_record
+from spiders.sources import SourceConfig, origin
 
 _SKIP_EXTENSIONS = tuple(f".{ext}" for ext in IGNORED_EXTENSIONS)
-
-
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass
-class SourceConfig:
-    """How one source is crawled within one run. Its budget and seen URLs are in the
-    crawl's ``BudgetStore``, under ``key``."""
-
-    target_code: str
-    kind: str
-    url: str
-    max_depth: int
-    max_pages: int
-    render: bool = False
-    obey_robots: bool = True
-    # Origins whose links are followed: the registered one and where the home page landed.
-    scope: set[str] = field(default_factory=set)
-    landing: str | None = None
-
-    # What every process crawling the run must agree on (kept in the BudgetStore).
-    SHARED: ClassVar[tuple[str, ...]] = ("target_code", "kind", "url", "max_depth", "max_pages", "render",
-                                         "obey_robots")
-
-    def __post_init__(self) -> None:
-        self.scope.add(self.site)
-
-    @classmethod
-    def from_shared(cls, config: dict[str, Any]) -> "SourceConfig":
-        """The config of a source another process registered."""
-        return cls(**{name: config[name] for name in cls.SHARED if name in config})
-
-    def shared(self) -> dict[str, Any]:
-        """The plain dict stored with the source's budget."""
-        return {name: getattr(self, name) for name in self.SHARED}
-
-    @property
-    def key(self) -> SourceKey:
-        return (self.target_code, self.kind, self.url)
-
-    @property
-    def site(self) -> str:
-        return origin(self.url)
-
-    def in_scope(self, url: str) -> bool:
-        return origin(url) in self.scope
 
 
 class TargetSpider(scrapy.Spider):
@@ -238,24 +184,7 @@ class TargetSpider(scrapy.Spider):
     async def _parse_page(self, response: Response, browser_page: Any) -> list[Any]:
         state = self._source(response.meta)
         depth: int = response.meta["depth_in_source"]
-        record = self._record(response.request, state, depth)
-        record.final_url = response.url
-        record.http_status = response.status
-        record.content_type = response.headers.get(b"Content-Type", b"").decode("latin-1") or None
-        record.size = len(response.body)
-        warc = response.meta.get("warc") or {}
-        record.warc_file, record.warc_record_id, record.warc_offset = (
-            warc.get("warc_file"), warc.get("record_id"), warc.get("offset"))
-        record.warc_request_id = warc.get("request_record_id")
-        # SHA-256 of the body as archived (as received, or the rendered DOM).
-        record.sha256 = warc.get("payload_sha256") or hashlib.sha256(response.body).hexdigest()
-        record.rendered = "playwright" in response.flags or bool(response.meta.get("playwright"))
-        record.render_reason = (response.meta.get("render_reason") or "source_marked") if record.rendered else None
-        # A browser's answer names the connection it was given (a local proxy), not the server.
-        if response.ip_address is not None and not record.rendered:
-            record.ip_address = str(response.ip_address)
-        for name, value in connection_facts(response).items():
-            setattr(record, name, value)
+        record = answered_record(response, new_record(response.request, state, depth))
         referer = response.request.headers.get(b"Referer")
         referer_url = referer.decode("latin-1") if referer else None
         landed = self._landed(state, response.url) if depth == 0 else None
@@ -263,13 +192,7 @@ class TargetSpider(scrapy.Spider):
             # Where a redirect led is a page of the budget already seen: links back to it
             # (an inner page's "home" link to the landing URL) do not fetch it again.
             self.budgets.mark_seen(state.key, response.url)
-        location = response.headers.get(b"Location")
-        answer = Answer(
-            url=response.url, status=response.status, body=response.body, content_type=record.content_type,
-            is_html=is_html_type(record.content_type, isinstance(response, TextResponse)),
-            location=location.decode("latin-1") if location is not None else None,
-            body_truncated=response.meta.get("body_truncated"), rendered=record.rendered,
-            render_reason=record.render_reason)
+        answer = answer_of(response, record)
         facts = PageFacts(source_kind=state.kind, source_url=state.url, depth=depth,
                           screenshot_only=bool(response.meta.get("screenshot_only")), landed=landed)
         # What only this moment can tell is kept with the capture for its judging.
@@ -300,7 +223,7 @@ class TargetSpider(scrapy.Spider):
             return [record, self.page_request(state, response.url, depth=depth, render_reason=result.render_next,
                                               referer=referer_url)]
         if picture and self.screenshots.wanted(depth, findings):
-            pictures = await self.screenshots.take(browser_page, record, findings, warc.get("record_id"))
+            pictures = await self.screenshots.take(browser_page, record, findings, record.warc_record_id)
             if pictures:
                 record.observations = {**(record.observations or {}), "pictures": pictures}
         out = [record]
@@ -349,7 +272,7 @@ class TargetSpider(scrapy.Spider):
         state = self._source(request.meta)
         depth: int = request.meta["depth_in_source"]
         status, detail = classify_failure(failure)
-        record = self._record(request, state, depth)
+        record = new_record(request, state, depth)
         record.error_status, record.error_detail = status, detail
         # A request meant for the browser is a rendered capture even when the browser never got
         # it (unavailable, refused): its plain capture is another row.
@@ -359,15 +282,6 @@ class TargetSpider(scrapy.Spider):
         yield record
 
     # --- helpers -----------------------------------------------------------------------
-    def _record(self, request: scrapy.Request, state: SourceConfig, depth: int) -> PageRecord:
-        redirects = request.meta.get("redirect_urls") or []
-        referer = request.headers.get(b"Referer")
-        return PageRecord(
-            target_code=state.target_code, source_kind=state.kind, source_url=state.url,
-            requested_url=redirects[0] if redirects else request.url, fetched_at=utcnow(), depth=depth,
-            referer=referer.decode("latin-1") if referer else None,
-        )
-
     def _discover(self, state: SourceConfig, page: Page) -> Iterator[Any]:
         """Record links to the target's other evaluation sources; fetch new sites one hop."""
         crawled_sites = self.budgets.target_sites(state.target_code)  # by every process of the run

@@ -378,7 +378,7 @@ def test_the_duplicate_filter_drops_no_capture(plain_crawl, sandbox_registry, tm
 
 def test_a_request_meta_holds_plain_data_only(sandbox_registry):
     """What the spider puts in meta pickles on its own (no spider object, no store)."""
-    from spiders.base import SourceConfig
+    from spiders.sources import SourceConfig
     from spiders.province_portals import ProvincePortalsSpider
 
     spider = ProvincePortalsSpider(targets="910000", registry=str(sandbox_registry))

@@ -125,7 +125,7 @@ def _worker_crawler(server: RedisServer, sandbox_registry: Path, run_id: str = "
 def test_workers_share_one_queue_and_one_filter_by_capture(redis_server, sandbox_registry):
     from scrapy_redis.scheduler import Scheduler
 
-    from spiders.base import SourceConfig
+    from spiders.sources import SourceConfig
 
     crawlers = [_worker_crawler(redis_server, sandbox_registry) for _ in range(2)]
     schedulers = [Scheduler.from_crawler(c) for c in crawlers]
