@@ -122,6 +122,9 @@ class WarcArchive:
         self._load_known_digests()
         stamp = utc_timestamp()
         run = f"{self.run_id:05d}" if self.run_id else stamp
+        # Workers of one run write into one folder: the worker number keeps their files apart.
+        worker = getattr(context, "worker_id", None)
+        prefix = f"GOVEVIDENCE-{run}-{stamp}" + (f"-w{worker}" if worker else "")
         settings = self.crawler.settings
         info = {
             "software": f"GovEvidence/{software_version()} (Scrapy)",
@@ -135,7 +138,7 @@ class WarcArchive:
                      f"{settings.getint('GOVEVIDENCE_SOURCE_MAX_DEPTH')}",
             "max-pages-per-source": str(settings.getint("GOVEVIDENCE_MAX_PAGES_PER_SOURCE")),
         }
-        self.writer = RotatingWarcWriter(self.root, f"warc/run-{run}", f"GOVEVIDENCE-{run}-{stamp}",
+        self.writer = RotatingWarcWriter(self.root, f"warc/run-{run}", prefix,
                                          self.max_size, info)
         # A hard kill loses at most this many seconds of index rows (and the next crawl reads them back).
         interval = settings.getfloat("GOVEVIDENCE_INDEX_FLUSH_INTERVAL", 1.0)
@@ -206,13 +209,15 @@ class WarcArchive:
                                  "warc_date": pointer.warc_date}
         return pointer, request_pointer
 
-    def write_resource(self, uri: str, content_type: str, payload: bytes, concurrent_to: str | None = None) -> dict[str, Any] | None:
-        """Archive a derived artefact (screenshot, extracted text); returns its pointer."""
+    def write_resource(self, uri: str, content_type: str, payload: bytes, concurrent_to: str | None = None) -> str | None:
+        """Archive a derived artefact (screenshot, extracted text) as a ``resource`` record;
+        returns its WARC-Record-ID (None when archiving is off), which the row naming the
+        artefact keeps as its pointer."""
         if self.writer is None:
             return None
         pointer = self.writer.write_resource(uri, content_type, payload, concurrent_to)
         self._index(pointer)
-        return pointer.to_dict()
+        return pointer.record_id
 
     def _load_known_digests(self) -> None:
         """The payload digests of the responses archived before this run, read once: a

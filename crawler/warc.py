@@ -81,7 +81,7 @@ class RotatingWarcWriter:
         self.serial += 1
         self._name = f"{self.prefix}-{self.serial:05d}.warc.gz"
         path = self.folder / self._name
-        self._fh = open(path, "wb")
+        self._fh = open(path, "xb")  # never overwrite another writer's file
         self._writer = Sha256WARCWriter(self._fh, gzip=True, warc_version="1.1")
         self.files.append(path)
         self._writer.write_record(self._writer.create_warcinfo_record(self._name, self.info))
