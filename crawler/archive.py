@@ -209,13 +209,15 @@ class WarcArchive:
                                  "warc_date": pointer.warc_date}
         return pointer, request_pointer
 
-    def write_resource(self, uri: str, content_type: str, payload: bytes, concurrent_to: str | None = None) -> dict[str, Any] | None:
-        """Archive a derived artefact (screenshot, extracted text); returns its pointer."""
+    def write_resource(self, uri: str, content_type: str, payload: bytes, concurrent_to: str | None = None) -> str | None:
+        """Archive a derived artefact (screenshot, extracted text) as a ``resource`` record;
+        returns its WARC-Record-ID (None when archiving is off), which the row naming the
+        artefact keeps as its pointer."""
         if self.writer is None:
             return None
         pointer = self.writer.write_resource(uri, content_type, payload, concurrent_to)
         self._index(pointer)
-        return pointer.to_dict()
+        return pointer.record_id
 
     def _load_known_digests(self) -> None:
         """The payload digests of the responses archived before this run, read once: a

@@ -33,6 +33,8 @@ class PageRecord:
     warc_record_id: str | None = None
     warc_offset: int | None = None
     screenshot: str | None = None
+    # The WARC-Record-ID of the full-page screenshot's ``resource`` record.
+    screenshot_record_id: str | None = None
     # The address the answer came from (Scrapy's ``response.ip_address``).
     ip_address: str | None = None
     # Why a browser drew this capture: source_marked, script_shell, challenge, screenshot (None: not rendered).

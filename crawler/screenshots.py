@@ -20,7 +20,9 @@ mismatch``). The check is recorded per finding in ``finding["details"]["picture"
 
 Each PNG is saved under the data folder and archived as a ``resource`` record
 ``urn:screenshot:<url>`` (``urn:screenshot:<url>#locator=<percent-encoded CSS>`` for
-element pictures).
+element pictures). The record's WARC-Record-ID goes with the file's path: the capture's
+``screenshot_record_id``, each finding's ``evidence_image_record_id``, and both in each
+entry of the capture's ``observations["pictures"]``.
 """
 
 from __future__ import annotations
@@ -126,16 +128,18 @@ class ScreenshotStore:
     run_id: int | None
     archive: Any | None  # crawler.archive.WarcArchive, or None when archiving is off
 
-    def save(self, uri: str, png: bytes, concurrent_to: str | None = None) -> str:
+    def save(self, uri: str, png: bytes, concurrent_to: str | None = None) -> tuple[str, str | None]:
+        """(path under the root, WARC-Record-ID of its ``resource`` record or None) of a picture."""
         digest = hashlib.sha256(png).hexdigest()
         folder = self.root / "screenshots" / f"run-{self.run_id or 0:05d}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{digest[:32]}.png"
         if not path.exists():
             path.write_bytes(png)
+        record_id = None
         if self.archive is not None:
-            self.archive.write_resource(uri, "image/png", png, concurrent_to)
-        return str(path.relative_to(self.root))
+            record_id = self.archive.write_resource(uri, "image/png", png, concurrent_to)
+        return str(path.relative_to(self.root)), record_id
 
 
 # --- full page -----------------------------------------------------------------------------
@@ -404,10 +408,11 @@ class Screenshotter:
 
     async def take(self, page: Any, record: Any, findings: list[dict[str, Any]],
                    concurrent_to: str | None) -> list[dict[str, Any]]:
-        """One full-page picture (``record.screenshot``), and a checked picture of each present
-        finding's element; returns, per present finding, what was pictured of it (indicator,
-        locator, snippet, the pictures' files and the check), which the capture keeps for the
-        findings its judging makes."""
+        """One full-page picture (``record.screenshot``, its record ``record.screenshot_record_id``),
+        and a checked picture of each present finding's element (``evidence_image``,
+        ``evidence_image_record_id``); returns, per present finding, what was pictured of it
+        (indicator, locator, snippet, the pictures' files and records, the check), which the
+        capture keeps for the findings its judging makes."""
         from crawler.archive import WarcArchive
         from crawler.run import RunContext
 
@@ -417,9 +422,10 @@ class Screenshotter:
         url = record.final_url or record.requested_url
         full = await full_page(page, url, segment_height=self.segment_height, max_height=self.max_height)
         if full.png is not None:
-            record.screenshot = store.save(f"urn:screenshot:{url}", full.png, concurrent_to)
+            record.screenshot, record.screenshot_record_id = store.save(f"urn:screenshot:{url}", full.png,
+                                                                        concurrent_to)
         pictures: dict[str, ElementPicture] = {}
-        saved: dict[str, str | None] = {}
+        saved: dict[str, tuple[str, str | None]] = {}
         checked: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for finding in findings:
             if finding["verdict"] != "present":
@@ -443,9 +449,9 @@ class Screenshotter:
                     if locator not in saved:
                         uri = f"urn:screenshot:{url}#locator={quote(locator, safe='')}"
                         saved[locator] = store.save(uri, element.png)
-                    finding["evidence_image"] = saved[locator]
+                    finding["evidence_image"], finding["evidence_image_record_id"] = saved[locator]
                 else:
-                    finding["evidence_image"] = None
+                    finding["evidence_image"] = finding["evidence_image_record_id"] = None
                     self._count("element_rejected")
             else:
                 picture["reason"] = "finding has no locator"
@@ -465,5 +471,7 @@ class Screenshotter:
             picture["full_page_check"] = facts.get("check")
         record.screenshot_check = facts
         return [{"indicator": finding["indicator"], "locator": finding.get("locator"), "snippet": finding.get("snippet"),
-                 "screenshot": finding.get("screenshot"), "evidence_image": finding.get("evidence_image"),
+                 "screenshot": finding.get("screenshot"), "screenshot_record_id": record.screenshot_record_id,
+                 "evidence_image": finding.get("evidence_image"),
+                 "evidence_image_record_id": finding.get("evidence_image_record_id"),
                  "picture": picture} for finding, picture in checked]

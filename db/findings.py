@@ -17,7 +17,7 @@ from db.base import utcnow
 from db.models import Finding
 
 FINDING_FIELDS = ("indicator", "verdict", "value", "url", "href", "locator", "snippet", "checked", "details",
-                  "detector_version", "screenshot", "evidence_image")
+                  "detector_version", "screenshot", "evidence_image", "evidence_image_record_id", "derived_from_id")
 
 
 def of_judgement(judgement_id: int | None) -> Any:

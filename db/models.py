@@ -157,6 +157,8 @@ class PageCapture(Base):
     # (``landed``), whether its source is drawn page by page (``source_marked``), the pictures
     # taken of elements on the live browser page (``pictures``: indicator, locator, snippet, files).
     observations: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON, info=LATER)
+    # The WARC-Record-ID of the full-page screenshot's ``resource`` record (``screenshot``'s bytes).
+    screenshot_record_id: Mapped[Optional[str]] = mapped_column(String(80), info=LATER)
 
     __table_args__ = (
         UniqueConstraint("run_id", "source_id", "requested_url", "rendered", name="uq_page_captures_run_source_url"),
@@ -211,6 +213,12 @@ class Finding(Base):
     screenshot: Mapped[Optional[str]] = mapped_column(Text)
     evidence_image: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The WARC-Record-ID of the element picture's ``resource`` record (``evidence_image``'s bytes).
+    evidence_image_record_id: Mapped[Optional[str]] = mapped_column(String(80), info=LATER)
+    # A source or target roll-up: the page finding it stands on (the best present one; for an
+    # absent, the page searched; None for an unknown with no page finding).
+    derived_from_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("findings.id", ondelete="CASCADE"), index=True, info=LATER)
 
     __table_args__ = (
         CheckConstraint(_in("verdict", VERDICTS), name="verdict"),

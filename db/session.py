@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -183,17 +184,46 @@ def _lock_for_migration(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _migrate(engine: Engine, step: Any, revision: str) -> None:
+    """Run an Alembic command holding the migration lock throughout.
+
+    On SQLite, foreign keys are off while migrating (SQLite's own procedure for changing a
+    table): a table copied into a new one (Alembic's batch mode) is dropped, and with
+    foreign keys on that drop deletes the rows of every table referencing it with ON DELETE
+    CASCADE (review decisions, for ``findings``). ``PRAGMA foreign_key_check`` must then find
+    nothing before the migration commits.
+    """
+    config = alembic_config(engine)
+    with database_errors(engine), engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # takes effect outside a transaction only: before the lock's BEGIN
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            _lock_for_migration(connection)
+            config.attributes["connection"] = connection
+            step(config, revision)
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    connection.rollback()
+                    raise DatabaseError(f"迁移后外键不一致（{len(broken)} 行，如 {tuple(broken[0])}）：未提交")
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply migrations (``govevidence db upgrade``), holding the migration lock throughout.
 
     A process that waited for the lock finds the schema already upgraded and does nothing.
     """
-    config = alembic_config(engine)
-    with database_errors(engine), engine.connect() as connection:
-        _lock_for_migration(connection)
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-        connection.commit()
+    _migrate(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo migrations down to ``revision``, as ``upgrade`` applies them."""
+    _migrate(engine, command.downgrade, revision)
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -12,6 +12,12 @@ Rules a scorer can rely on:
   ``private_address``, ``browser_unavailable``, …) gives ``unknown``.
 A target's verdict is ``present`` if any of its sources shows the indicator,
 ``unknown`` if none does and one that could have was not looked at, else ``absent``.
+
+Each roll-up row names the page finding it stands on (``derived_from_id``, from the page
+findings' ``id``): a ``present`` the page finding it copies, an ``absent`` the page finding
+of the example page searched, an ``unknown`` the page finding its reason (or, for
+``site.reachable``, its verdict) comes from, if any. A target row names the page finding of
+the source row it takes. ``site.broken_links`` is counted over the captures and names none.
 """
 
 from __future__ import annotations
@@ -39,14 +45,14 @@ class SourceCrawl:
 
 
 COPIED = ("verdict", "value", "url", "href", "locator", "snippet", "capture_id", "detector_version",
-          "screenshot", "evidence_image")
+          "screenshot", "evidence_image", "evidence_image_record_id")
 
 
 class _IndicatorTally:
     """What a source's page findings of one indicator add up to, kept as they stream by
     (in page order: shallowest first), so a source of any size costs the same memory."""
 
-    __slots__ = ("indicator", "first", "present", "best", "best_key", "searched", "unknown_reason")
+    __slots__ = ("indicator", "first", "present", "best", "best_key", "searched", "unknown_reason", "unknown_row")
 
     def __init__(self, indicator: str) -> None:
         self.indicator = indicator
@@ -56,6 +62,7 @@ class _IndicatorTally:
         self.best_key: tuple[str, bool] | None = None
         self.searched: Mapping[str, Any] | None = None
         self.unknown_reason: str | None = None
+        self.unknown_row: Mapping[str, Any] | None = None
 
     def add(self, row: Mapping[str, Any], read_ids: set[int]) -> None:
         if self.first is None:
@@ -76,6 +83,7 @@ class _IndicatorTally:
                 self.searched = row
         elif verdict == "unknown" and self.unknown_reason is None and row.get("checked"):
             self.unknown_reason = row["checked"]
+            self.unknown_row = row
 
 
 class SourceTally:
@@ -107,7 +115,7 @@ class SourceTally:
                     "scope": "source"}
             if tally.present:
                 best = tally.best
-                out.append({**base, **{k: best.get(k) for k in COPIED},
+                out.append({**base, **{k: best.get(k) for k in COPIED}, "derived_from_id": best.get("id"),
                             "details": {"pages_present": tally.present, "pages_checked": pages_ok}})
             elif not looked or (tally.searched is None and indicator != "site.reachable"):
                 reason = tally.unknown_reason
@@ -116,14 +124,17 @@ class SourceTally:
                 first = tally.first
                 # site.reachable keeps the crawler's own verdict (absent when the site did not answer).
                 verdict = first["verdict"] if indicator == "site.reachable" and first else "unknown"
+                basis = first if indicator == "site.reachable" else (tally.unknown_row or first)
                 out.append({**base, "verdict": verdict, "value": first.get("value") if first else None,
                             "checked": reason or f"source not looked at: {crawl.home_status or 'not attempted'}",
+                            "derived_from_id": basis.get("id") if basis else None,
                             "details": {"pages_checked": pages_ok}})
             else:
                 example = tally.searched
                 rules = f"; rules: {example['checked']}" if example and example.get("checked") else ""
                 out.append({**base, "verdict": "absent",
                             "checked": f"{pages_ok} page(s) of the source checked, none shows it{rules}",
+                            "derived_from_id": example.get("id") if example else None,
                             "details": {"pages_checked": pages_ok}})
         out.append(broken_links(crawl))
         return out
@@ -135,6 +146,11 @@ def _pick_present(rows: list[Mapping[str, Any]], indicator: str) -> Mapping[str,
     for row in rows:
         tally.add(row, set())
     return tally.best
+
+
+def _first_basis(rows: list[Mapping[str, Any]]) -> int | None:
+    """The page finding the first of some source rows (portal first) stands on, if any does."""
+    return next((r["derived_from_id"] for r in rows if r.get("derived_from_id") is not None), None)
 
 
 def aggregate_source(crawl: SourceCrawl, indicators: Iterable[str]) -> list[dict[str, Any]]:
@@ -179,12 +195,13 @@ def aggregate_target(target_id: int, source_rows: Iterable[Mapping[str, Any]]) -
         base = {"indicator": indicator, "target_id": target_id, "source_id": None, "scope": "target"}
         if present:
             best = _pick_present(present, indicator)
-            out.append({**base, **{k: best.get(k) for k in COPIED},
+            out.append({**base, **{k: best.get(k) for k in COPIED}, "derived_from_id": best.get("derived_from_id"),
                         "details": {"sources_present": len(present), "sources": len(rows)}})
         elif any(r["verdict"] == "unknown" for r in rows):
-            out.append({**base, "verdict": "unknown", "checked": "; ".join(sorted({r.get('checked') or '' for r in rows if r['verdict'] == 'unknown'})),
-                        "details": {"sources": len(rows)}})
+            unknown = [r for r in rows if r["verdict"] == "unknown"]
+            out.append({**base, "verdict": "unknown", "checked": "; ".join(sorted({r.get('checked') or '' for r in unknown})),
+                        "derived_from_id": _first_basis(unknown), "details": {"sources": len(rows)}})
         else:
             out.append({**base, "verdict": "absent", "checked": f"{len(rows)} source(s) checked, none shows it",
-                        "details": {"sources": len(rows)}})
+                        "derived_from_id": _first_basis(rows), "details": {"sources": len(rows)}})
     return out

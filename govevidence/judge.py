@@ -19,8 +19,9 @@ pointer (``warc_file``, ``warc_offset``) and asks the same pure judgement the cr
 What only the live crawl decided is read from the run: where a home page landed (the crawl's
 ``site.reachable`` details), which sources were drawn by a browser, whether empty script
 shells and challenges were rendered. Pictures of the evidence (``screenshot``,
-``evidence_image``, ``details.picture``) are carried over from the crawl's finding of the same
-capture and indicator when the new finding is ``present`` at the same locator.
+``evidence_image`` with its WARC record ``evidence_image_record_id``, ``details.picture``) are
+carried over from what the crawl pictured of the same capture and indicator when the new
+finding is ``present`` at the same locator.
 
 The new page findings carry the judgement's id and are chained in the audit log
 (``judgement.findings``); the roll-ups are made by ``govevidence.seal.rollup`` over them.
@@ -65,7 +66,7 @@ def _truthy(value: Any, default: bool) -> bool:
         return value.strip().lower() in ("1", "true", "yes", "on")
     return bool(value)
 BATCH = 100  # captures per audit entry
-PICTURE_KEYS = ("screenshot", "evidence_image")
+PICTURE_KEYS = ("screenshot", "evidence_image", "evidence_image_record_id")
 
 
 class JudgeError(Exception):
@@ -266,6 +267,7 @@ def _carry_pictures(new: dict[str, Any], old: dict[str, Any] | None) -> dict[str
     picture = (old.get("details") or {}).get("picture")
     if old.get("snippet") == new.get("snippet"):
         out["evidence_image"] = old.get("evidence_image")
+        out["evidence_image_record_id"] = old.get("evidence_image_record_id")
         if picture is not None:
             details["picture"] = picture
     elif picture is not None:  # the element's text was checked against another snippet
@@ -449,12 +451,13 @@ def _picture_as_old(picture: dict[str, Any]) -> dict[str, Any]:
     """What the crawl pictured of a finding (``observations["pictures"]``), shaped as a finding."""
     return {"snippet": picture.get("snippet"), "screenshot": picture.get("screenshot"),
             "evidence_image": picture.get("evidence_image"),
+            "evidence_image_record_id": picture.get("evidence_image_record_id"),
             "details": {"picture": picture["picture"]} if picture.get("picture") is not None else {}}
 
 
 def _as_dict(finding: Finding) -> dict[str, Any]:
     return {"snippet": finding.snippet, "screenshot": finding.screenshot, "evidence_image": finding.evidence_image,
-            "details": finding.details or {}}
+            "evidence_image_record_id": finding.evidence_image_record_id, "details": finding.details or {}}
 
 
 def _landed(capture: PageCapture, source: Source, crawl_findings: list[Finding]) -> dict[str, Any] | None:

@@ -4,6 +4,10 @@ At the end of a run the manifest lists every artefact — WARC files, screenshot
 findings export — with size and SHA-256; its own hash goes into the audit chain.
 ``verify_run`` recomputes everything and names each missing or altered file, WARC
 record and database row (page captures, findings, WARC index rows, review decisions),
+checks the pointers rows keep — a picture's record (``page_captures.screenshot_record_id``,
+``findings.evidence_image_record_id``: an indexed ``resource`` record whose payload SHA-256
+is that of the picture file the row names) and a roll-up's page finding
+(``findings.derived_from_id``: a page finding of the same run, judgement and indicator) —
 and checks the run's RFC 3161 time-stamp tokens (``govevidence.anchor``).
 
 WARC payloads are hashed exactly as stored, in bounded blocks: a gzip answer is never
@@ -205,6 +209,7 @@ def verify_run(session: Session, run_id: int, root: Path, tsa_ca_file: str | Non
         problems += rows.unaudited()
 
     # Files listed in the manifest.
+    hashed: dict[str, str] = {}  # path under the root -> SHA-256 of the file, as computed here
     if manifest_entry is None:
         problems.append(f"run {run_id}: no manifest (the run did not finish; status {run.status})")
         for path in run_warc_files(root, run_id):
@@ -221,7 +226,8 @@ def verify_run(session: Session, run_id: int, root: Path, tsa_ca_file: str | Non
                 path = root / item["path"]
                 if not path.exists():
                     problems.append(f"{item['path']}: file missing")
-                elif path.stat().st_size != item["size"] or file_sha256(path) != item["sha256"]:
+                elif path.stat().st_size != item["size"] or hashed.setdefault(
+                        item["path"], file_sha256(path)) != item["sha256"]:
                     problems.append(f"{item['path']}: file altered")
                     if item["path"].endswith(".warc.gz"):
                         problems += verify_warc_file(path, item["path"])
@@ -234,6 +240,67 @@ def verify_run(session: Session, run_id: int, root: Path, tsa_ca_file: str | Non
         if problem:
             problems.append(problem)
 
+    # The pointers rows keep to the records of their pictures and to the page findings they stand on.
+    problems += _check_pointers(session, root, captures, findings, hashed)
+
     # The run's RFC 3161 time-stamp tokens against what they witnessed.
     problems += verify_anchors(session, run_id, root, tsa_ca_file)
+    return problems
+
+
+def _picture_digest(root: Path, stored: str, hashed: dict[str, str]) -> str | None:
+    """SHA-256 of a picture file the database names; None when it is not there (reported as a
+    missing file by the manifest check) or lies outside the data folder."""
+    if stored not in hashed:
+        path = (root / stored).resolve()
+        if not path.is_relative_to(root.resolve()) or not path.is_file():
+            return None
+        hashed[stored] = file_sha256(path)
+    return hashed[stored]
+
+
+def _judgement(finding: Finding) -> str:
+    return "crawl" if finding.judgement_id is None else f"judgement {finding.judgement_id}"
+
+
+def _check_pointers(session: Session, root: Path, captures: dict[int, PageCapture], findings: dict[int, Finding],
+                    hashed: dict[str, str]) -> list[str]:
+    """Problems with the record pointers of a run's captures and findings, and with its roll-ups'
+    ``derived_from_id``; each line names the row, the pointer and what is wrong."""
+    pointers = [(f"page_captures {c.id} ({c.requested_url})", "screenshot_record_id", c.screenshot_record_id,
+                 c.screenshot) for c in sorted(captures.values(), key=lambda c: c.id) if c.screenshot_record_id]
+    pointers += [(f"findings {f.id} ({f.indicator}, {f.scope})", "evidence_image_record_id",
+                  f.evidence_image_record_id, f.evidence_image)
+                 for f in sorted(findings.values(), key=lambda f: f.id) if f.evidence_image_record_id]
+    wanted = sorted({record_id for _, _, record_id, _ in pointers})
+    indexed: dict[str, WarcRecord] = {}
+    for start in range(0, len(wanted), 500):
+        indexed.update({r.record_id: r for r in session.execute(
+            select(WarcRecord).where(WarcRecord.record_id.in_(wanted[start:start + 500]))).scalars()})
+    problems = []
+    for label, column, record_id, stored in pointers:
+        record = indexed.get(record_id)
+        if record is None:
+            problems.append(f"{label}: {column} {record_id} names no indexed WARC record")
+        elif record.record_type != "resource":
+            problems.append(f"{label}: {column} {record_id} is a {record.record_type} record, not a picture's resource")
+        elif not stored:
+            problems.append(f"{label}: {column} {record_id} is set, but the row names no picture file")
+        else:
+            digest = _picture_digest(root, stored, hashed)
+            if digest is not None and digest != record.payload_sha256:
+                problems.append(f"{label}: {column} {record_id} does not hold {stored} (payload SHA-256 "
+                                f"{record.payload_sha256[:16]}…, file {digest[:16]}…)")
+    for finding in sorted(findings.values(), key=lambda f: f.id):
+        if finding.derived_from_id is None:
+            continue
+        label = f"findings {finding.id} ({finding.indicator}, {finding.scope})"
+        basis = findings.get(finding.derived_from_id)
+        if basis is None:
+            problems.append(f"{label}: derived_from_id {finding.derived_from_id} names no finding of run {finding.run_id}")
+        elif finding.scope == "page":
+            problems.append(f"{label}: derived_from_id {basis.id} is set on a page finding")
+        elif (basis.scope, basis.indicator, basis.judgement_id) != ("page", finding.indicator, finding.judgement_id):
+            problems.append(f"{label}: derived_from_id {basis.id} names a {basis.scope} finding of {basis.indicator} "
+                            f"({_judgement(basis)}), not a page finding of {finding.indicator} ({_judgement(finding)})")
     return problems

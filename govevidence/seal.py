@@ -66,9 +66,10 @@ def rollup(session: Session, run_id: int, *, judgement_id: int | None = None, ac
     # The page findings stream by in page order (shallowest first), a few thousand rows at a
     # time: a run of any size is rolled up in the same memory.
     findings = session.execute(
-        select(Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href, Finding.locator,
-               Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id, Finding.detector_version,
-               Finding.screenshot, Finding.evidence_image)
+        select(Finding.id, Finding.indicator, Finding.verdict, Finding.value, Finding.url, Finding.href,
+               Finding.locator, Finding.snippet, Finding.checked, Finding.capture_id, Finding.source_id,
+               Finding.detector_version, Finding.screenshot, Finding.evidence_image,
+               Finding.evidence_image_record_id)
         .where(Finding.run_id == run_id, Finding.scope == "page", of_judgement(judgement_id))
         .join(PageCapture, PageCapture.id == Finding.capture_id)
         .order_by(PageCapture.depth, Finding.id)

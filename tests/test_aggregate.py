@@ -117,3 +117,36 @@ def test_absent_needs_a_read_page_that_was_searched():
     assert out["site.search"]["verdict"] == "absent"
     assert out["site.icp_record"]["verdict"] == "unknown"
     assert [r["indicator"] for r in aggregate_source(crawl, ["site.broken_links"])].count("site.broken_links") == 1
+
+
+def test_each_rollup_names_the_page_finding_it_stands_on():
+    def numbered(n, row):
+        return {**row, "id": n}
+
+    portal = SourceCrawl(1, 7, "portal", "ok", captures=[_capture(1), _capture(2, depth=1)], findings=[
+        numbered(10, {"indicator": "site.reachable", "verdict": "present", "capture_id": 1}),
+        numbered(11, _finding("site.search", "absent", 1)),
+        numbered(12, _finding("site.search", "present", 2, image="s.png")),
+        numbered(13, _finding("site.icp_record", "absent", 1)),
+        numbered(14, _finding("site.icp_record", "absent", 2)),
+    ])
+    service = SourceCrawl(2, 7, "service", "timeout", captures=[_capture(3, "timeout")], findings=[
+        numbered(20, {"indicator": "site.reachable", "verdict": "absent", "value": "timeout", "capture_id": 3,
+                      "checked": "timeout"}),
+        *(numbered(21 + i, row) for i, row in enumerate(_could_not_look(["site.search"], 3, "timeout"))),
+    ])
+    indicators = ["site.search", "site.icp_record", "site.id_code"]
+    sources = aggregate_source(portal, indicators) + aggregate_source(service, indicators)
+    by = {(r["source_id"], r["indicator"]): r for r in sources}
+    assert by[1, "site.search"]["derived_from_id"] == 12  # the present page finding it copies
+    assert by[1, "site.icp_record"]["derived_from_id"] == 13  # the first page searched
+    assert by[1, "site.reachable"]["derived_from_id"] == 10
+    assert by[2, "site.reachable"]["derived_from_id"] == 20  # absent: the site did not answer
+    assert by[2, "site.search"]["verdict"] == "unknown" and by[2, "site.search"]["derived_from_id"] == 21
+    assert by[1, "site.id_code"]["verdict"] == "unknown" and by[1, "site.id_code"]["derived_from_id"] is None
+    assert by[1, "site.broken_links"].get("derived_from_id") is None  # counted over the captures
+    targets = {r["indicator"]: r for r in aggregate_target(7, sources)}
+    assert targets["site.search"]["derived_from_id"] == 12
+    assert targets["site.reachable"]["derived_from_id"] == 10
+    assert targets["site.icp_record"]["verdict"] == "unknown" and targets["site.icp_record"]["derived_from_id"] is None
+    assert targets["site.id_code"]["derived_from_id"] is None

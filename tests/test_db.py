@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from db import audit
 from db.base import Base
 from db.models import AuditEntry, CrawlRun, Finding, ReviewDecision, Source, Target
-from db.session import current_revision, ensure_schema, head_revision, upgrade
+from db.session import current_revision, downgrade, ensure_schema, head_revision, upgrade
 
 
 def test_upgrade_head_on_empty_database(engine):
@@ -134,3 +134,70 @@ def test_row_digest_of_rows_written_before_later_columns_existed():
     assert row_digest(table, old_row) == before
     # A value in a later column is covered by the digest.
     assert row_digest(table, {**old_row, "ip_address": "203.0.113.9"}) != before
+
+
+# The columns revision 0006 adds.
+NEW_IN_0006 = {"page_captures": {"screenshot_record_id"}, "findings": {"evidence_image_record_id", "derived_from_id"}}
+
+
+def test_upgrade_from_0005_keeps_rows_their_digests_and_review_decisions(engine):
+    """0006 adds the record pointers to a database holding evidence: every row keeps its digest
+    (the new columns are empty), review decisions survive the rebuilt findings table, and the
+    downgrade goes back to 0005 keeping the rows."""
+    from sqlalchemy import delete, insert
+
+    from db.models import PageCapture
+
+    upgrade(engine, "0005")
+    captures, findings = PageCapture.__table__, Finding.__table__
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    with engine.begin() as conn:
+        target = conn.execute(insert(Target.__table__).values(code="330000", name="浙江省", level="province")
+                              .returning(Target.id)).scalar_one()
+        source = conn.execute(insert(Source.__table__).values(target_id=target, kind="portal", url="https://www.zj.gov.cn/",
+                                                              origin="registry", verified=True).returning(Source.id)).scalar_one()
+        run = conn.execute(insert(CrawlRun.__table__).values(spider="x", started_at=now, status="finished", settings={},
+                                                             stats={}).returning(CrawlRun.id)).scalar_one()
+        capture = conn.execute(insert(captures).values(
+            run_id=run, source_id=source, requested_url="https://www.zj.gov.cn/", fetched_at=now, rendered=True,
+            depth=0, error_status="ok", screenshot="screenshots/run-00001/ab.png", observations={"pictures": []})
+            .returning(captures.c.id)).scalar_one()
+        page = conn.execute(insert(findings).values(
+            run_id=run, target_id=target, source_id=source, capture_id=capture, scope="page", indicator="site.icp_record",
+            verdict="present", value="浙ICP备1号", details={}, created_at=now, evidence_image="screenshots/run-00001/cd.png")
+            .returning(findings.c.id)).scalar_one()
+        rolled = conn.execute(insert(findings).values(
+            run_id=run, target_id=target, source_id=source, capture_id=capture, scope="source",
+            indicator="site.icp_record", verdict="present", value="浙ICP备1号", details={}, created_at=now)
+            .returning(findings.c.id)).scalar_one()
+        conn.execute(insert(ReviewDecision.__table__).values(finding_id=rolled, reviewer="张三", decided_at=now,
+                                                             decision="confirmed"))
+        old = {table.name: {row["id"]: audit.row_digest(table, {**row, **{c: None for c in NEW_IN_0006[table.name]}})
+                            for row in conn.execute(select(*[c for c in table.c if c.name not in NEW_IN_0006[table.name]]))
+                            .mappings()} for table in (captures, findings)}
+
+    upgrade(engine)
+    assert current_revision(engine) == head_revision(engine) == "0006"
+    columns = {table: {c["name"] for c in inspect(engine).get_columns(table)} for table in ("page_captures", "findings")}
+    assert {"screenshot_record_id"} <= columns["page_captures"]
+    assert {"evidence_image_record_id", "derived_from_id"} <= columns["findings"]
+    assert "ix_findings_derived_from_id" in {i["name"] for i in inspect(engine).get_indexes("findings")}
+    with Session(engine) as session:
+        for model in (PageCapture, Finding):
+            rows = session.execute(select(model)).scalars().all()
+            assert {r.id: audit.row_digest(model.__table__, r) for r in rows} == old[model.__tablename__]
+        assert session.execute(select(ReviewDecision.finding_id)).scalars().all() == [rolled]
+
+    downgrade(engine, "0005")
+    assert current_revision(engine) == "0005"
+    assert not {"evidence_image_record_id", "derived_from_id"} & {c["name"] for c in inspect(engine).get_columns("findings")}
+    assert "screenshot_record_id" not in {c["name"] for c in inspect(engine).get_columns("page_captures")}
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        assert session.execute(select(ReviewDecision.finding_id)).scalars().all() == [rolled]
+        session.execute(update(Finding).where(Finding.id == rolled).values(derived_from_id=page))
+    with Session(engine) as session, session.begin():  # a roll-up goes with the page finding it stands on
+        session.execute(delete(Finding).where(Finding.id == page))
+    with Session(engine) as session:
+        assert session.execute(select(Finding.id)).scalars().all() == []
+        assert session.execute(select(ReviewDecision.id)).scalars().all() == []

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
@@ -29,6 +29,7 @@ from db.models import Finding, PageCapture, Target, WarcRecord
 from db.session import get_engine
 from govevidence.crawl import SANDBOX_SETTINGS, scrapy_crawl
 from govevidence.export import ExportError, export_pack, export_wacz
+from govevidence.manifest import verify_run
 from tests.conftest import BACKENDS, fresh_database
 
 pytestmark = pytest.mark.slow
@@ -380,3 +381,158 @@ def test_pack_warc_starts_with_each_source_files_own_warcinfo(exported, run, tmp
     assert all(p > 0 for p in positions)  # after the pack's own warcinfo record
     infos = [r for r in _warc_records(pack).values() if r["type"] == "warcinfo"]
     assert len(infos) == 1 + len(sources)
+
+
+# --- pointers: the record of each picture, the page finding behind each roll-up ------------------
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _resource(session: Session, record_id: str | None) -> WarcRecord:
+    assert record_id, "no record pointer"
+    record = session.execute(select(WarcRecord).where(WarcRecord.record_id == record_id)).scalar_one()
+    assert record.record_type == "resource" and record.target_uri.startswith("urn:screenshot:")
+    return record
+
+
+def test_pictures_point_at_their_records_and_rollups_at_their_page_findings(exported):
+    with exported.session() as session:
+        captures = session.execute(select(PageCapture).where(PageCapture.run_id == 1)).scalars().all()
+        shot = [c for c in captures if c.screenshot]
+        assert shot
+        for capture in shot:
+            record = _resource(session, capture.screenshot_record_id)
+            assert record.payload_sha256 == _sha256(exported.root / capture.screenshot)
+            assert "#locator=" not in record.target_uri
+            for picture in (capture.observations or {}).get("pictures", []):
+                assert picture["screenshot_record_id"] == capture.screenshot_record_id
+                if picture["evidence_image"]:
+                    crop = _resource(session, picture["evidence_image_record_id"])
+                    assert crop.payload_sha256 == _sha256(exported.root / picture["evidence_image"])
+        assert all(c.screenshot_record_id is None for c in captures if not c.screenshot)
+
+        findings = {f.id: f for f in session.execute(select(Finding).where(Finding.run_id == 1)).scalars()}
+        pictured = [f for f in findings.values() if f.evidence_image]
+        assert pictured and any(f.scope == "page" for f in pictured) and any(f.scope == "target" for f in pictured)
+        for finding in pictured:
+            record = _resource(session, finding.evidence_image_record_id)
+            assert record.payload_sha256 == _sha256(exported.root / finding.evidence_image)
+            assert "#locator=" in record.target_uri
+
+        rollups = [f for f in findings.values() if f.scope != "page"]
+        judged = [f for f in rollups if f.verdict in ("present", "absent") and f.indicator != "site.broken_links"]
+        assert {f.verdict for f in judged} == {"present", "absent"} and {f.scope for f in judged} == {"source", "target"}
+        for finding in judged:
+            basis = findings.get(finding.derived_from_id)
+            assert basis is not None, (finding.id, finding.indicator, finding.scope)
+            assert (basis.scope, basis.indicator, basis.judgement_id) == ("page", finding.indicator, None)
+            if finding.verdict == "present":
+                assert basis.verdict == "present" and basis.capture_id == finding.capture_id
+                assert (basis.value, basis.locator, basis.evidence_image_record_id) == (
+                    finding.value, finding.locator, finding.evidence_image_record_id)
+            else:
+                assert basis.verdict == "absent" and basis.capture_id
+        for finding in rollups:  # a target row stands on the page finding of a source row it takes
+            if finding.scope == "target" and finding.derived_from_id:
+                assert any(f.scope == "source" and f.target_id == finding.target_id and f.indicator == finding.indicator
+                           and f.derived_from_id == finding.derived_from_id for f in rollups), finding.id
+        assert all(f.derived_from_id is None for f in findings.values() if f.scope == "page")
+
+        # Run 2 took no pictures: no pointers to any.
+        assert not session.execute(select(PageCapture).where(
+            PageCapture.run_id == 2, PageCapture.screenshot_record_id.is_not(None))).first()
+
+
+def _cited(entry: dict, role: str) -> list[str]:
+    return [r["record_id"] for r in entry["records"] if r["role"] == role]
+
+
+def test_pack_opens_pictures_and_rollups_through_their_pointers(exported, tmp_path):
+    data = json.loads(_pack(exported.packs[1])["findings.json"])
+    by_id = {e["id"]: e for e in data["findings"]}
+    rollups = [e for e in data["findings"] if e["derived_from_id"]]
+    assert {e["verdict"] for e in rollups} >= {"present", "absent"}
+    for entry in data["findings"]:
+        if entry["evidence_image"]:
+            assert _cited(entry, "evidence_image") == [entry["evidence_image_record_id"]]
+        if entry["screenshot"] and entry["capture"] and entry["capture"]["screenshot"] == entry["screenshot"]:
+            assert _cited(entry, "screenshot") == [entry["capture"]["screenshot_record_id"]]
+    for entry in rollups:  # cites the records of the page finding it stands on, an absent's searched page too
+        basis = by_id[entry["derived_from_id"]]
+        assert entry["capture"]["id"] == basis["capture"]["id"]
+        assert entry["records"] == basis["records"] and _cited(entry, "capture")
+    rows = {int(r["编号"]): r for r in _csv_rows(_pack(exported.packs[1])["findings.csv"])}
+    assert all(rows[e["id"]]["依据的页面发现编号"] == str(e["derived_from_id"]) for e in rollups)
+
+    # Rows recorded before the pointers existed: pictures found by their digest, roll-ups by capture_id.
+    with exported.session() as session:
+        session.execute(update(PageCapture).where(PageCapture.run_id == 1).values(screenshot_record_id=None))
+        session.execute(update(Finding).where(Finding.run_id == 1).values(evidence_image_record_id=None,
+                                                                         derived_from_id=None))
+        path = export_pack(session, 1, CODE, exported.root, tmp_path / "before.zip")
+        session.rollback()
+    before = {e["id"]: e for e in json.loads(_pack(path)["findings.json"])["findings"]}
+    for entry in data["findings"]:
+        old = before[entry["id"]]
+        for role in ("screenshot", "evidence_image"):
+            assert _cited(old, role) == _cited(entry, role), (entry["id"], role)
+        if entry["derived_from_id"] and entry["verdict"] == "absent":
+            assert old["capture"] is None and old["records"] == []
+
+
+def test_a_picture_pointer_to_another_record_is_refused(exported, tmp_path):
+    with exported.session() as session:
+        pictured = session.execute(select(Finding).where(
+            Finding.run_id == 1, Finding.scope == "page", Finding.evidence_image.is_not(None))
+            .order_by(Finding.id)).scalars().all()
+        victim = pictured[0]
+        other = next(f for f in pictured if f.evidence_image != victim.evidence_image)
+        victim.evidence_image_record_id = other.evidence_image_record_id
+        session.flush()
+        with pytest.raises(ExportError, match=f"finding {victim.id}: record .* is not the picture"):
+            export_pack(session, 1, CODE, exported.root, tmp_path / "wrong.zip")
+        victim.evidence_image_record_id = "<urn:uuid:00000000-0000-0000-0000-000000000000>"
+        session.flush()
+        with pytest.raises(ExportError, match=f"finding {victim.id}: the record of its picture .* is not in the index"):
+            export_pack(session, 1, CODE, exported.root, tmp_path / "missing.zip")
+        session.rollback()
+    assert not list(tmp_path.iterdir())
+
+
+def test_verify_names_each_tampered_pointer(exported):
+    missing = "<urn:uuid:00000000-0000-0000-0000-000000000000>"
+    with exported.session() as session:
+        assert verify_run(session, 1, exported.root) == []
+        captures = session.execute(select(PageCapture).where(
+            PageCapture.run_id == 1, PageCapture.screenshot_record_id.is_not(None)).order_by(PageCapture.id)).scalars().all()
+        shot, other = captures[0], next(c for c in captures if c.screenshot != captures[0].screenshot)
+        page = session.execute(select(Finding).where(
+            Finding.run_id == 1, Finding.scope == "page", Finding.evidence_image_record_id.is_not(None))
+            .order_by(Finding.id)).scalars().first()
+        rollup = session.execute(select(Finding).where(
+            Finding.run_id == 1, Finding.scope == "target", Finding.derived_from_id.is_not(None))
+            .order_by(Finding.id)).scalars().first()
+        stranger = session.execute(select(Finding).where(
+            Finding.run_id == 1, Finding.scope == "page", Finding.indicator != rollup.indicator)).scalars().first()
+        response = session.execute(select(WarcRecord).where(WarcRecord.run_id == 1, WarcRecord.record_type == "response")
+                                   .order_by(WarcRecord.id)).scalars().first()
+        # UPDATEs as whoever writes the database would make them: to another picture's record, ...
+        session.execute(update(PageCapture).where(PageCapture.id == shot.id)
+                        .values(screenshot_record_id=other.screenshot_record_id))
+        session.execute(update(Finding).where(Finding.id == page.id).values(evidence_image_record_id=response.record_id))
+        session.execute(update(Finding).where(Finding.id == rollup.id).values(derived_from_id=stranger.id))
+        problems = verify_run(session, 1, exported.root)
+        session.execute(update(Finding).where(Finding.id == page.id).values(evidence_image_record_id=missing))
+        dangling = verify_run(session, 1, exported.root)
+        session.rollback()
+        assert verify_run(session, 1, exported.root) == []
+    text = "\n".join(problems)
+    assert (f"page_captures {shot.id} ({shot.requested_url}): screenshot_record_id {other.screenshot_record_id} "
+            f"does not hold {shot.screenshot}") in text
+    assert (f"findings {page.id} ({page.indicator}, page): evidence_image_record_id {response.record_id} "
+            f"is a response record, not a picture's resource") in text
+    assert (f"findings {rollup.id} ({rollup.indicator}, target): derived_from_id {stranger.id} names a page finding "
+            f"of {stranger.indicator} (crawl), not a page finding of {rollup.indicator} (crawl)") in text
+    assert f"page_captures {shot.id} ({shot.requested_url}): row altered" in text  # the row digest as well
+    assert (f"findings {page.id} ({page.indicator}, page): evidence_image_record_id {missing} "
+            f"names no indexed WARC record") in "\n".join(dangling)

@@ -31,7 +31,9 @@ from tests.test_archive import _crawl
 pytestmark = pytest.mark.slow
 
 CHANGED = "site.accessibility"
-COMPARED = [c.name for c in Finding.__table__.columns if c.name not in ("id", "created_at", "judgement_id")]
+# derived_from_id names a page finding of the same judgement: compared through what it names (_bases).
+COMPARED = [c.name for c in Finding.__table__.columns
+            if c.name not in ("id", "created_at", "judgement_id", "derived_from_id")]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,19 @@ def _findings(session: Session, judgement: int | None, exclude: str | None = Non
     return Counter(_key(f) for f in rows if f.indicator != exclude)
 
 
+def _bases(session: Session, judgement: int | None) -> Counter:
+    """Each roll-up with the page finding it stands on (its key, or None), of one judgement."""
+    clause = Finding.judgement_id.is_(None) if judgement is None else Finding.judgement_id == judgement
+    rows = {f.id: f for f in session.execute(select(Finding).where(Finding.run_id == 1, clause)).scalars()}
+    out = Counter()
+    for f in rows.values():
+        if f.scope != "page":
+            basis = rows.get(f.derived_from_id) if f.derived_from_id else None
+            assert f.derived_from_id is None or (basis is not None and basis.scope == "page"), f.id
+            out[(_key(f), _key(basis) if basis else None)] += 1
+    return out
+
+
 def _judge(capsys, *extra: str) -> dict:
     assert main(["judge", "1", "--json", *extra]) == 0
     return json.loads(capsys.readouterr().out)
@@ -88,6 +103,9 @@ def test_judge_equals_crawl_then_changed_catalogue_then_tamper(env, capsys, tmp_
         judged = _findings(session, 1)
         assert sum(judged.values()) > 1000
         assert judged == crawl  # every field, page and roll-up scopes, pictures included
+        assert _bases(session, 1) == _bases(session, None)  # each roll-up on the same page finding
+        assert any(f.evidence_image_record_id for f in session.execute(
+            select(Finding).where(Finding.judgement_id == 1, Finding.scope == "page")).scalars())
         assert any(f.evidence_image for f in session.execute(
             select(Finding).where(Finding.judgement_id == 1, Finding.scope == "page")).scalars())
         judgement = session.get(Judgement, 1)

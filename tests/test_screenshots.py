@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import hashlib
 import shutil
 import threading
 import time
@@ -129,7 +130,7 @@ def _take(browser, url: str, shots: Screenshotter, findings: list[dict]) -> tupl
             await page.goto(url, wait_until="load")
             record = _record(url, findings)
             started = time.perf_counter()
-            await shots.take(page, record, record.findings, None)
+            record.pictures = await shots.take(page, record, record.findings, None)
             return record, time.perf_counter() - started
         finally:
             await page.close()
@@ -183,15 +184,26 @@ def test_tall_page_full_picture_has_true_height_and_emblem_picture_shows_the_emb
     assert reachable["details"]["picture"]["reason"] == "finding has no locator"
     assert reachable["details"]["picture"]["full_page_check"] == "ok"
 
-    # Every picture is archived as a resource record.
-    uris = []
+    # Every picture is archived as a resource record, which the capture and findings name.
+    resources = {}
     screenshotter.crawler.get_extension(WarcArchive).finish()
     for warc in (tmp_path / "warc").rglob("*.warc.gz"):
         with warc.open("rb") as stream:
-            uris += [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(stream)
-                     if r.rec_type == "resource"]
-    assert f"urn:screenshot:{site}/tall.html" in uris
-    assert f"urn:screenshot:{site}/tall.html#locator=%23emblem" in uris
+            resources.update({r.rec_headers.get_header("WARC-Record-ID"): (
+                r.rec_headers.get_header("WARC-Target-URI"), hashlib.sha256(r.content_stream().read()).hexdigest())
+                for r in ArchiveIterator(stream) if r.rec_type == "resource"})
+
+    def held(path: str) -> str:
+        return hashlib.sha256((tmp_path / path).read_bytes()).hexdigest()
+
+    assert resources[record.screenshot_record_id] == (f"urn:screenshot:{site}/tall.html", held(record.screenshot))
+    assert resources[emblem["evidence_image_record_id"]] == (f"urn:screenshot:{site}/tall.html#locator=%23emblem",
+                                                             held(emblem["evidence_image"]))
+    assert resources[icp["evidence_image_record_id"]][1] == held(icp["evidence_image"])
+    assert reachable.get("evidence_image_record_id") is None
+    for picture, finding in zip(record.pictures, record.findings):  # what the capture keeps for its judging
+        assert picture["screenshot_record_id"] == record.screenshot_record_id
+        assert picture["evidence_image_record_id"] == finding.get("evidence_image_record_id")
 
 
 def test_height_cap_cuts_and_flags(browser, site, screenshotter, tmp_path):
@@ -217,6 +229,8 @@ def test_ambiguous_hidden_missing_and_wrong_text_get_no_picture(browser, site, s
                 _finding("e", "#icp", "京ICP备12345678号")]
     record, _ = _take(browser, f"{site}/tall.html", screenshotter, findings)
     ambiguous, hidden, missing, wrong, right = record.findings
+    assert all(f["evidence_image_record_id"] is None for f in (ambiguous, hidden, missing, wrong))
+    assert right["evidence_image_record_id"]
     assert ambiguous["evidence_image"] is None
     assert ambiguous["details"]["picture"]["reason"] == "locator matches 2 elements"
     assert hidden["evidence_image"] is None

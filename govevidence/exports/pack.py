@@ -5,7 +5,11 @@ A zip of the findings as CSV (for Excel) and JSON, the screenshots they referenc
 records they cite — each a byte-for-byte copy of its gzip member in the original file — in
 one small ``evidence.warc.gz``, the map from finding to original record, the run manifest,
 a ``SHA256SUMS`` over everything and a README in Chinese. Records are opened by the pointers
-the database keeps (``govevidence.exports.records``).
+the database keeps (``govevidence.exports.records``): a picture's record by
+``page_captures.screenshot_record_id`` / ``findings.evidence_image_record_id``, and a source or
+target roll-up cites the records of the page finding it stands on (``derived_from_id``: its
+capture, request and pictures). Rows recorded before those pointers existed are served by
+look-ups instead: pictures by the SHA-256 of their bytes, roll-ups by their ``capture_id``.
 """
 
 from __future__ import annotations
@@ -134,7 +138,8 @@ def export_pack(session: Session, run_id: int, target_code: str, root: Path, out
     ).all()
     rows.sort(key=lambda fs: (SCOPE_ORDER.get(fs[0].scope, 9), fs[1].kind if fs[1] else "", fs[1].url if fs[1] else "",
                               fs[0].indicator, fs[0].id))
-    capture_ids = {f.capture_id for f, _ in rows if f.capture_id}
+    bases = _bases(session, [f for f, _ in rows])
+    capture_ids = {f.capture_id for f, _ in rows if f.capture_id} | {b.capture_id for b in bases.values() if b.capture_id}
     captures = {c.id: c for c in session.execute(
         select(PageCapture).where(PageCapture.id.in_(capture_ids))).scalars()} if capture_ids else {}
     pointers = records_by_id(session, (c.warc_record_id for c in captures.values()))
@@ -145,12 +150,12 @@ def export_pack(session: Session, run_id: int, target_code: str, root: Path, out
     cited = _PackRecords(session, root, requests)
     files: dict[str, bytes] = {}  # path inside the pack -> content
     missing: list[str] = []
-    pictures = _Pictures(session, root, run_id, files, missing, [f for f, _ in rows])
+    evidence = [(finding, source, _capture_of(finding, bases, captures)) for finding, source in rows]
+    pictures = _Pictures(session, root, run_id, files, missing, [(f, c) for f, _, c in evidence])
     findings_json: list[dict[str, Any]] = []
     csv_rows: list[list[Any]] = []
 
-    for finding, source in rows:
-        capture = captures.get(finding.capture_id) if finding.capture_id else None
+    for finding, source, capture in evidence:
         records: list[dict[str, Any]] = []
         pointer = pointers.get(capture.warc_record_id) if capture and capture.warc_record_id else None
         if pointer is not None:
@@ -223,6 +228,26 @@ def _target_in_run(session: Session, run_id: int, target_code: str) -> Target:
     return target
 
 
+def _bases(session: Session, findings: list[Finding]) -> dict[int, Finding]:
+    """The page findings the roll-ups among ``findings`` stand on, by id."""
+    have = {f.id: f for f in findings}
+    wanted = {f.derived_from_id for f in findings if f.derived_from_id}
+    out = {i: have[i] for i in wanted if i in have}
+    rest = sorted(wanted - out.keys())
+    for start in range(0, len(rest), 500):
+        out.update({f.id: f for f in session.execute(
+            select(Finding).where(Finding.id.in_(rest[start:start + 500]))).scalars()})
+    return out
+
+
+def _capture_of(finding: Finding, bases: dict[int, Finding], captures: dict[int, PageCapture]) -> PageCapture | None:
+    """The capture a finding's evidence is on: its own, or for a roll-up that of the page finding
+    it stands on (an ``absent``'s searched page too); rows without that pointer use their capture_id."""
+    basis = bases.get(finding.derived_from_id) if finding.derived_from_id else None
+    capture_id = basis.capture_id if basis is not None else finding.capture_id
+    return captures.get(capture_id) if capture_id else None
+
+
 def _indicator_names() -> dict[str, str]:
     try:
         from evidence.catalogue import load_catalogue
@@ -233,26 +258,57 @@ def _indicator_names() -> dict[str, str]:
 
 
 # --- pictures ------------------------------------------------------------------------------
+def picture_pointer(finding: Finding, role: str, capture: PageCapture | None) -> str | None:
+    """The WARC-Record-ID the database keeps for a finding's picture (None: recorded without one).
+
+    An element picture's is the finding's own ``evidence_image_record_id``; a full-page
+    picture's is that of the capture it was taken of (``screenshot_record_id``)."""
+    if role == "evidence_image":
+        return finding.evidence_image_record_id if finding.evidence_image else None
+    if capture is not None and finding.screenshot and finding.screenshot == capture.screenshot:
+        return capture.screenshot_record_id
+    return None
+
+
 class _Pictures:
     """The screenshots the findings reference: each put in the pack under its stored path, and
-    the ``urn:screenshot:`` record that archived it, found in the index by the picture's SHA-256."""
+    the ``urn:screenshot:`` record that archived it — the one its pointer names, or for rows
+    recorded without a pointer, found in the index by the picture's SHA-256."""
 
     def __init__(self, session: Session, root: Path, run_id: int, files: dict[str, bytes], missing: list[str],
-                 findings: list[Finding]) -> None:
+                 findings: list[tuple[Finding, PageCapture | None]]) -> None:
         self.run_id = run_id
+        self.pointed = records_by_id(session, (picture_pointer(f, role, c) for f, c in findings for role in PICTURE_ROLES))
         self.digests: dict[str, str] = {}  # stored path -> sha256 of its bytes ("" when missing)
-        for finding in findings:
+        unpointed: set[str] = set()
+        for finding, capture in findings:
             for role in PICTURE_ROLES:
                 stored = getattr(finding, role)
-                if stored and stored not in self.digests:
-                    self.digests[stored] = _add_screenshot(session, root, stored, files, missing)
-        self.records = screenshot_records(session, (d for d in self.digests.values() if d))
+                if not stored:
+                    continue
+                pointer = picture_pointer(finding, role, capture)
+                if stored not in self.digests:
+                    self.digests[stored] = _add_screenshot(session, root, stored, files, missing,
+                                                           self.pointed.get(pointer) if pointer else None)
+                if pointer is None:
+                    unpointed.add(stored)
+        self.records = screenshot_records(session, (self.digests[s] for s in unpointed if self.digests[s]))
 
     def record(self, finding: Finding, role: str, capture: PageCapture | None) -> WarcRecord | None:
         stored = getattr(finding, role)
         digest = self.digests.get(stored) if stored else None
         if not digest:
             return None
+        pointer = picture_pointer(finding, role, capture)
+        if pointer is not None:
+            record = self.pointed.get(pointer)
+            if record is None:
+                raise ExportError(f"finding {finding.id}: the record of its picture {stored}, {pointer}, "
+                                  f"is not in the index")
+            if record.record_type != "resource" or record.payload_sha256 != digest:
+                raise ExportError(f"finding {finding.id}: record {pointer} ({record.record_type}, payload "
+                                  f"{record.payload_sha256[:16]}…) is not the picture {stored}")
+            return record
         rows = self.records.get(digest)
         if not rows:
             return None
@@ -267,8 +323,10 @@ class _Pictures:
         return min(rows, key=rank)
 
 
-def _add_screenshot(session: Session, root: Path, stored: str, files: dict[str, bytes], missing: list[str]) -> str:
-    """Put a screenshot in the pack under its stored path; from the WARC if the file is gone.
+def _add_screenshot(session: Session, root: Path, stored: str, files: dict[str, bytes], missing: list[str],
+                    record: WarcRecord | None = None) -> str:
+    """Put a screenshot in the pack under its stored path; if the file is gone, from the WARC
+    record its pointer names (``record``), else the one its file name points to.
     Returns the SHA-256 of its bytes, "" when it could not be found."""
     name = PurePosixPath(stored)
     if name.is_absolute() or ".." in name.parts:
@@ -278,7 +336,8 @@ def _add_screenshot(session: Session, root: Path, stored: str, files: dict[str, 
     try:
         data = resolve(root, stored).read_bytes()
     except (OSError, ExportError):
-        record = screenshot_record_by_prefix(session, name.stem)  # files are named by their SHA-256's first 32 digits
+        if record is None:
+            record = screenshot_record_by_prefix(session, name.stem)  # files are named by their SHA-256's first 32 digits
         if record is not None:
             data = payload(read_member(root, record))
     if data is None:
@@ -299,7 +358,8 @@ def _finding_entry(finding: Finding, source: Source | None, capture: PageCapture
         "url": finding.url, "href": finding.href, "locator": finding.locator, "snippet": finding.snippet,
         "checked": finding.checked, "details": finding.details, "detector_version": finding.detector_version,
         "created_at": iso(finding.created_at), "screenshot": finding.screenshot,
-        "evidence_image": finding.evidence_image,
+        "evidence_image": finding.evidence_image, "evidence_image_record_id": finding.evidence_image_record_id,
+        "derived_from_id": finding.derived_from_id,
         "source": {"id": source.id, "kind": source.kind, "url": source.url, "name": source.name,
                    "origin": source.origin} if source else None,
         "capture": {
@@ -308,6 +368,7 @@ def _finding_entry(finding: Finding, source: Source | None, capture: PageCapture
             "content_type": capture.content_type, "size": capture.size, "sha256": capture.sha256,
             "title": capture.title, "rendered": capture.rendered, "error_status": capture.error_status,
             "error_detail": capture.error_detail, "screenshot": capture.screenshot,
+            "screenshot_record_id": capture.screenshot_record_id,
         } if capture else None,
         "records": records,
     }
@@ -317,7 +378,7 @@ def _finding_row(finding: Finding, source: Source | None, capture: PageCapture |
                  pointer: WarcRecord | None, names: dict[str, str]) -> list[Any]:
     """One row of findings.csv (FINDINGS_COLUMNS)."""
     return [
-        finding.id, label(SCOPE_NAMES, finding.scope), target.code, target.name,
+        finding.id, label(SCOPE_NAMES, finding.scope), finding.derived_from_id, target.code, target.name,
         label(KIND_NAMES, source.kind) if source else "", source.url if source else "",
         finding.indicator, names.get(finding.indicator, ""), label(VERDICT_NAMES, finding.verdict),
         finding.value, finding.url, finding.href, finding.locator, finding.snippet, finding.checked,
