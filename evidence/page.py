@@ -136,7 +136,7 @@ class Page:
     encoding: str
     text: str
     tree: lxml.html.HtmlElement
-    _hidden: dict = field(default_factory=dict, repr=False)
+    _visibility: dict | None = field(default=None, repr=False)
     _vtext: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -158,9 +158,7 @@ class Page:
             tree = lxml.html.document_fromstring(cleaned)
         except (etree.ParserError, ValueError):
             tree = lxml.html.document_fromstring("<html><body></body></html>")
-        page = cls(url=url, kind=kind, encoding=encoding, text=text, tree=tree)
-        page._compute_visibility()
-        return page
+        return cls(url=url, kind=kind, encoding=encoding, text=text, tree=tree)
 
     def _table(self, name: str) -> dict:
         """A per-page cache table (created on first use)."""
@@ -170,8 +168,16 @@ class Page:
         return table
 
     # ------------------------------------------------------------------ visibility
+    @property
+    def _hidden(self) -> dict:
+        """Element → whether a visitor cannot see it, for every element; worked out on first
+        use: what the crawl asks of a page (its status, its links) needs only the tree."""
+        if self._visibility is None:
+            self._compute_visibility()
+        return self._visibility
+
     def _compute_visibility(self) -> None:
-        hidden = self._hidden
+        hidden = self._visibility = {}
         self._triggered = self._referenced_ids()
         for el in self.tree.iter():
             if not isinstance(el.tag, str):
