@@ -58,7 +58,7 @@ def has_date(text: str) -> bool:
 
 def element_has_date(page: Page, el) -> bool:
     """A visible date in the element, read per text node (adjacent tags are not glued together)."""
-    cache = page._cache.setdefault("dated", {})
+    cache = page._table("dated")
     found = cache.get(el)
     if found is None:
         found = False
@@ -86,8 +86,10 @@ def item_container(page: Page, el, levels: int = 3):
         if node is None:
             return None
         if node.tag in ITEM_TAGS:
+            if len(page.visible_text(node)) > ITEM_MAX_CHARS:
+                return None
             nested = next((n for n in node.iterdescendants("table", "ul", "ol", "dl")), None)
-            if nested is not None or len(page.visible_text(node)) > ITEM_MAX_CHARS:
+            if nested is not None:
                 return None
             return node
         node = node.getparent()

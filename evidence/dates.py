@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from .common import DIGIT, FULL_DATE, SHORT_DATE, URL_DATE, Context, absent, item_container, present, register
+from .common import FULL_DATE, SHORT_DATE, URL_DATE, Context, absent, item_container, present, register
 from .finding import Finding
 from .index import page_index
 from .page import Page, normalize_space
@@ -29,6 +29,9 @@ _ITEM_LABEL = re.compile(r"(留言|回复|答复|受理|办结|提问|来信|咨
 _OTHER_LABEL = re.compile(r"(截止|开始|结束|有效|出生|报名|考试|开标|施工)(日期|时间)\s*[:：]?\s*$")
 
 
+# A digit where a date pattern matches (every match starts with a digit; the regex engine skips
+# to the digits, then the patterns are tried there, looking behind).
+_ANY_DATE = rf"\d(?<=(?=(?:{FULL_DATE.pattern})|(?:{SHORT_DATE.pattern}))\d)"
 PROSE_MIN_CHARS = 30
 
 
@@ -74,12 +77,14 @@ def detect_latest_date(page: Page, indicator, ctx: Context) -> Finding:
             best[tier] = (date, el, text)
 
     index = page_index(page)
-    elements, owns = index.element_texts()
-    visible_text = page.visible_text
-    texts = [visible_text(el) if el.tag == "a" else own for el, own in zip(elements, owns)]
-    # Every date pattern needs a decimal digit: only elements with one are looked at (``str.isdigit``
-    # also accepts digits no pattern reads).
-    for position in index.scan("dates", texts, DIGIT.pattern):
+    elements = index.elements()
+    links = index.positions_of("a")
+    # a link's visible text in place of its own text
+    texts = dict(zip(links, page.visible_texts([elements[i] for i in links])))
+    # Only elements where a date pattern matches are looked at (one search over all texts: the
+    # patterns cannot match across the separator, and whitespace at either end of a text does not
+    # decide whether they match).
+    for position in index.own_scan(_ANY_DATE, texts):
         el = elements[position]
         if el.tag == "a":  # only a date that opens or closes a link label: "2026-11-24 关于…", "…(2026-11-24)"
             label = texts[position]
@@ -91,7 +96,7 @@ def detect_latest_date(page: Page, indicator, ctx: Context) -> Finding:
                 candidates += 1
                 offer(1, _valid_date(int(m.group(1)), int(m.group(2)), int(m.group(3)), ctx.now), el, label)
             continue
-        own = owns[position]
+        own = page.own_text(el)
         full_text = page.visible_text(el)
         for m in FULL_DATE.finditer(own):
             candidates += 1
@@ -109,7 +114,8 @@ def detect_latest_date(page: Page, indicator, ctx: Context) -> Finding:
             if _ITEM_LABEL.search(before):  # 留言时间：… in a message item, whatever the line length
                 offer(1, date, el, full_text)
                 continue
-            dated_item = el.tag in ("li", "tr", "dd", "td") and el.find(".//a") is not None
+            # a dated item: a list entry, row or cell holding a link
+            dated_item = len(full_text) > max_len and el.tag in ("li", "tr", "dd", "td") and next(el.iterdescendants("a"), None) is not None
             if (len(full_text) <= max_len or dated_item) and not _in_prose(page, el):
                 offer(1, date, el, full_text)
         if not FULL_DATE.search(own) and len(normalize_space(own)) <= 8:

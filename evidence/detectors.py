@@ -30,3 +30,11 @@ from .common import (  # noqa: F401
 from .entries import department_links, detect_entry, iter_caption_matches, iter_link_matches  # noqa: F401
 from .index import MatchPlan, plan_for, short_captions  # noqa: F401
 from .values import detect_value  # noqa: F401
+
+# Re-exported: the detector modules (imported for their registrations) and their building blocks.
+__all__ = [
+    "ARTICLE_URL", "DETECTORS", "FULL_DATE", "HEADLINE", "SHORT_DATE", "URL_DATE", "Context", "Detector", "MatchPlan",
+    "absent", "dates", "department_links", "detect_entry", "detect_value", "element_has_date", "entries", "has_date",
+    "in_context", "is_headline", "item_container", "iter_caption_matches", "iter_link_matches", "near_text", "plan_for",
+    "present", "register", "short_captions", "values",
+]

@@ -16,7 +16,7 @@ from .common import (
     Context, absent, element_has_date, in_context, is_headline, item_container, near_text, present, register,
 )
 from .finding import Finding
-from .index import page_index, short_captions
+from .index import page_index, short_captions, spaceless
 from .page import Page, host_of
 from .patterns import PatternBank, any_match, any_of, literal_alternatives, rx
 
@@ -123,7 +123,7 @@ def iter_link_matches(page: Page, rules, *, controls: bool = False, plan=None):
         if position in accepted:
             hit = accepted[position]
         else:
-            hit = accepted[position] = _accept(page, rules, el, index.infos[position], position in text_set, position in url_set)
+            hit = accepted[position] = _accept(page, rules, el, index.info(position), position in text_set, position in url_set)
         if hit is not None:
             yield el, hit[0], hit[1]
 
@@ -133,7 +133,7 @@ def iter_caption_matches(page: Page, rules, plan=None):
         return
     index = page_index(page)
     for position in index.caption_hits(tuple(rules.text_patterns), plan, rules.max_text_len):
-        el, text = index.captions[position]
+        el, text = index.caption_elements[position], index.caption_texts[position]
         if any_match(rules.exclude_texts, text):
             continue
         if in_context(el, rules.exclude_contexts):
@@ -232,7 +232,7 @@ _NON_GOV_HOST = re.compile(r"\.(edu|ac|com|net|org)(\.cn)?$")
 
 def cached_host(page: Page, url: str) -> str:
     """``host_of(url)``, cached per page."""
-    cache = page._cache.setdefault("hosts", {})
+    cache = page._table("hosts")
     host = cache.get(url)
     if host is None:
         host = cache[url] = host_of(url)
@@ -260,17 +260,25 @@ _EXCLUDED, _DIRECTORY, _DEPARTMENT = 1, 2, 4
 def _department_links(page: Page, rules):
     own_host = host_of(page.url)
     groups: dict = {}
-    # The three label tests of every link in one regex call per distinct label.
-    bank = _label_bank(tuple(rules.exclude_texts), tuple(rules.link_texts), tuple(rules.text_patterns))
+    elements = list(page.links()) + list(page.visible_elements("option"))
+    max_len = rules.max_text_len
+    labels = [page.label_of(el) for el in elements]
+    # Labels no list matches are passed over: the three label tests of every link are one
+    # search over all labels, then one regex call per distinct label that may match.
+    bank, bits_of = _label_bank(tuple(rules.exclude_texts), tuple(rules.link_texts), tuple(rules.text_patterns))
+    texts = [label if label and len(label) <= max_len else None for label in labels]
     masks: dict[str, int] = {}
-    for el in list(page.links()) + list(page.visible_elements("option")):
+    for position in bank.candidates(texts):
+        label = texts[position]
+        if not label:
+            continue
+        el = elements[position]
         href = page.absolute(el.get("value") if el.tag == "option" else el.get("href"))
-        label = page.label_of(el)
-        if href is None or not label or len(label) > rules.max_text_len:
+        if href is None:
             continue
         bits = masks.get(label)
         if bits is None:
-            bits = masks[label] = bank(label)
+            bits = masks[label] = bits_of(label)
         if bits & _EXCLUDED:
             continue
         if bits & _DIRECTORY and not is_headline(page, el, label, href):
@@ -291,16 +299,17 @@ def _department_links(page: Page, rules):
 
 @lru_cache(maxsize=64)
 def _label_bank(excluded: tuple[str, ...], directory: tuple[str, ...], department: tuple[str, ...]):
-    """label -> bits (_EXCLUDED, _DIRECTORY, _DEPARTMENT) of the lists that match it."""
+    """(bank, label -> bits (_EXCLUDED, _DIRECTORY, _DEPARTMENT) of the lists that match it)."""
     bank = PatternBank([excluded, directory, department])
     order = [bank.index.get(lst) for lst in (excluded, directory, department)]
     flags = (_EXCLUDED, _DIRECTORY, _DEPARTMENT)
+    # bank mask -> bits, for every mask of the bank's lists
+    table = [sum(flag for flag, i in zip(flags, order) if i is not None and mask >> i & 1) for mask in range(1 << len(bank.lists))]
 
-    def bits(label: str) -> int:
-        mask = bank.mask(label)
-        return sum(flag for flag, i in zip(flags, order) if i is not None and mask >> i & 1)
+    def bits(label: str) -> int:  # for the bank's candidates
+        return table[bank.mask(label, candidate=True)]
 
-    return bits
+    return bank, bits
 
 
 @register("department_links")
@@ -336,17 +345,31 @@ def detect_status_list(page: Page, indicator, ctx: Context) -> Finding:
     rules = indicator.rules
     hits: list = []
     index = page_index(page)
-    elements, owns = index.element_texts()
+    elements = index.elements()
     # A status shown as an icon with alt text counts as the icon's text.
-    texts = [(el.get("alt") or el.get("title") or "") if el.tag == "img" else own for el, own in zip(elements, owns)]
-    checked = sum(1 for text in texts if text.strip())
+    icons = {}
+    for i in index.positions_of("img"):
+        el = elements[i]
+        icons[i] = el.get("alt") or el.get("title") or ""
+    # texts shown (not only whitespace): the own texts', the icons' in place of theirs
+    shown = page._text_model().shown
+    checked = len(shown.intersection(elements))
+    checked += sum(1 for text in icons.values() if text.strip()) - sum(1 for i in icons if elements[i] in shown)
+
+    def text_at(i: int) -> str:
+        return icons[i] if i in icons else page.own_text(elements[i])
+
     literals = literal_alternatives(rules.text_patterns)
-    if literals is not None:
-        candidates = index.scan("status", texts, "|".join(re.escape(lit) for lit in literals))
+    if literals is not None and spaceless(literals):
+        candidates = index.own_scan("|".join(re.escape(lit) for lit in literals), icons)
     else:
-        candidates = [i for i, text in enumerate(texts) if text and any_of(tuple(rules.text_patterns), text)]
+        texts = [text_at(i) for i in range(len(elements))]
+        if literals is not None:
+            candidates = index.scan("status", texts, "|".join(re.escape(lit) for lit in literals), spaceless=spaceless(literals))
+        else:
+            candidates = [i for i, text in enumerate(texts) if text and any_of(tuple(rules.text_patterns), text)]
     for position in candidates:
-        own, el = texts[position], elements[position]
+        own, el = text_at(position), elements[position]
         if not own.strip():
             continue
         item = el if el.tag in ("li", "tr", "dd", "dl") else item_container(page, el, levels=3)

@@ -13,6 +13,7 @@ What a visitor can see is decided here, in one place:
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator
 from urllib.parse import urljoin, urlsplit
@@ -34,6 +35,8 @@ _SCRIPT_REDIRECT = re.compile(
 STUB_MAX_CHARS = 30
 _QUOTED_ID = re.compile(r"['\"]#?([A-Za-z][\w-]*)['\"]")
 _WS = re.compile(r"[\s\u00a0\u3000\u200b\ufeff]+")
+# A run of what ``normalize_space`` collapses.
+WHITESPACE = _WS
 _DIGITS = re.compile(r"\d+")
 # ``http(s)://host[:port]`` followed by the path, query, fragment or the end: an ASCII host without
 # user information or brackets, which ``urlsplit(url).hostname`` returns as it is (lower-cased).
@@ -43,6 +46,8 @@ _PLAIN_HREF = re.compile(
     r"(?P<origin>https?://[A-Za-z0-9.\-_~%:@]+(?=[/?#]|$))?"
     r"(?P<path>[^\x00-\x20\x7f\s?#;\\]*)(?:\?[^\x00-\x20\x7f\s#]+)?(?:#[^\x00-\x20\x7f\s]+)?"
 )
+# The first characters of the pseudo link targets ``Page.absolute`` resolves to None.
+_PSEUDO_FIRST = frozenset("jJmMtTdD#")
 # Elements whose end separates their text from what follows (``raw_text`` puts a space there).
 _BLOCK_TAGS = frozenset({"br", "p", "div", "li", "tr", "td", "th", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6"})
 _SIMPLE_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
@@ -52,6 +57,8 @@ _TRIGGER_MAX_CHARS = 12
 # An icon without text (magnifier, QR, menu) also opens a panel when it is styled as a control.
 _NAV_CLASS = re.compile(r"nav|menu|drop|tab|has-sub|sub", re.I)
 _ICON_TRIGGER = re.compile(r"search|icon|btn|ewm|qr|code|wx|wb|menu|drop|toggle", re.I)
+# Every ``id`` attribute value of a document, as plain strings.
+_ID_VALUES = etree.XPath("//@id", smart_strings=False)
 
 
 def normalize_space(text: str) -> str:
@@ -129,7 +136,7 @@ class Page:
     encoding: str
     text: str
     tree: lxml.html.HtmlElement
-    _hidden: dict = field(default_factory=dict, repr=False)
+    _visibility: dict | None = field(default=None, repr=False)
     _vtext: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -151,13 +158,26 @@ class Page:
             tree = lxml.html.document_fromstring(cleaned)
         except (etree.ParserError, ValueError):
             tree = lxml.html.document_fromstring("<html><body></body></html>")
-        page = cls(url=url, kind=kind, encoding=encoding, text=text, tree=tree)
-        page._compute_visibility()
-        return page
+        return cls(url=url, kind=kind, encoding=encoding, text=text, tree=tree)
+
+    def _table(self, name: str) -> dict:
+        """A per-page cache table (created on first use)."""
+        table = self._cache.get(name)
+        if table is None:
+            table = self._cache[name] = {}
+        return table
 
     # ------------------------------------------------------------------ visibility
+    @property
+    def _hidden(self) -> dict:
+        """Element → whether a visitor cannot see it, for every element; worked out on first
+        use: what the crawl asks of a page (its status, its links) needs only the tree."""
+        if self._visibility is None:
+            self._compute_visibility()
+        return self._visibility
+
     def _compute_visibility(self) -> None:
-        hidden = self._hidden
+        hidden = self._visibility = {}
         self._triggered = self._referenced_ids()
         for el in self.tree.iter():
             if not isinstance(el.tag, str):
@@ -328,55 +348,72 @@ class Page:
         self._vtext[el] = text
         return text
 
+    def _text_model(self) -> "_TextModel":
+        """The document's visible text, normalized, with every visible element's span in it
+        (built once per page, in one walk over the tree)."""
+        model = self._cache.get("textmodel")
+        if model is None:
+            model = self._cache["textmodel"] = _TextModel(self.tree, self._hidden, self.body)
+        return model
+
     def longer_than(self, limit: int) -> set:
         """Visible body elements whose visible text is longer than ``limit`` characters.
 
-        Built bottom-up: an element with a long child is long (its text contains the child's),
-        so the text of large blocks is never put together just to learn that it is long. The
-        raw text of every other element is cached on the way.
+        Read from the spans of the text model: a span at most ``limit`` long is short, one
+        more than two characters longer is long (normalizing strips at most a space at each
+        end); only the spans in between are looked at.
         """
         key = ("long", limit)
         found = self._cache.get(key)
         if found is not None:
             return found
+        model = self._text_model()
+        spans = model.spans
+        normalized = model.text
         found = set()
-        raw = self._vtext
-        get = raw.get
-        visible_text = self.visible_text
-        for el in reversed(list(self.visible_elements())):  # descendants before their ancestors
-            cached = get(el)
-            if cached is None:
-                parts = [el.text or ""]
-                for child in el:
-                    tag = child.tag
-                    if tag.__class__ is str:
-                        if child in found:
-                            break
-                        # every visible child was done before its parent; a hidden one shows nothing
-                        parts.append(get(child, ""))
-                        if tag in _BLOCK_TAGS:
-                            parts.append(" ")
-                    parts.append(child.tail or "")
-                else:
-                    cached = raw[el] = "".join(parts)
-                if cached is None:
-                    found.add(el)
-                    continue
-            if len(cached) > limit and len(visible_text(el)) > limit:
+        for el in self.visible_elements():
+            span = spans[el]
+            start, end = span >> _SHIFT, span & _MASK
+            size = end - start
+            if size <= limit:
+                continue
+            if size > limit + 2 or len(normalized[start:end].strip()) > limit:
                 found.add(el)
         self._cache[key] = found
         return found
 
     def visible_text(self, el) -> str:
-        cache = self._cache.setdefault("ntext", {})
+        """``normalize_space(raw_text(el))``: the element's visible text, whitespace collapsed."""
+        cache = self._cache.get("ntext")
+        if cache is None:
+            cache = self._cache["ntext"] = {}
         text = cache.get(el)
         if text is None:
-            text = cache[el] = normalize_space(self.raw_text(el))
+            model = self._text_model()
+            span = model.spans.get(el)
+            if span is not None:
+                text = model.text[span >> _SHIFT:span & _MASK].strip()
+            else:
+                text = normalize_space(self.raw_text(el))
+            cache[el] = text
         return text
+
+    def visible_texts(self, elements) -> list[str]:
+        """``[visible_text(el) for el in elements]``, read from the text model in one loop."""
+        model = self._text_model()
+        spans, normalized = model.spans, model.text
+        visible_text = self.visible_text
+        out = []
+        for el in elements:
+            span = spans.get(el)
+            out.append(normalized[span >> _SHIFT:span & _MASK].strip() if span is not None else visible_text(el))
+        return out
 
     def label_of(self, el) -> str:
         """What a visitor reads for a link or control: its text, else image alt/title, else its title."""
-        cache = self._cache.setdefault("labels", {})
+        cache = self._cache.get("labels")
+        if cache is None:
+            cache = self._cache["labels"] = {}
         label = cache.get(el)
         if label is None:
             label = cache[el] = self._label_of(el)
@@ -403,19 +440,17 @@ class Page:
     # ------------------------------------------------------------------ elements
     def visible_elements(self, *tags: str) -> Iterator:
         """Visible elements of the body in document order (the list is built once per page)."""
-        every = self._cache.get("visible")
-        if every is None:
-            every = self._cache["visible"] = [
-                el for el in self.body.iter() if isinstance(el.tag, str) and not self._hidden.get(el, True)
-            ]
+        model = self._text_model()
         if not tags:
-            return iter(every)
+            return iter(model.body_elements)
+        if len(tags) == 1:
+            return iter(model.by_tag().get(tags[0], ()))
         wanted = frozenset(tags)
-        return (el for el in every if el.tag in wanted)
+        return (el for el, tag in zip(model.body_elements, model.tags()) if tag in wanted)
 
     def own_text(self, el) -> str:
         """Text directly inside the element (its text and its children's tails), not the children's."""
-        cache = self._cache.setdefault("own", {})
+        cache = self._table("own")
         text = cache.get(el)
         if text is None:
             text = cache[el] = (el.text or "") + "".join(child.tail or "" for child in el)
@@ -425,26 +460,22 @@ class Page:
         """Visible ``<a>``/``<area>`` elements in document order (script links included: a
         ``javascript:`` link is still an entry a visitor clicks; its ``href`` resolves to None)."""
         if "links" not in self._cache:
-            self._cache["links"] = list(self.visible_elements("a", "area"))
+            by_tag = self._text_model().by_tag()
+            anchors, areas = by_tag.get("a", []), by_tag.get("area", [])
+            if areas:
+                self._cache["links"] = list(self.visible_elements("a", "area"))
+            else:
+                self._cache["links"] = list(anchors)
         return self._cache["links"]
 
     def controls(self) -> list:
         """Everything a visitor can click: visible links plus buttons and script-driven controls."""
         if "controls" not in self._cache:
-            seen = set(self.links())
-            out = list(self.links())
-            for el in self.visible_elements():
-                if el in seen:
-                    continue
-                tag = el.tag
-                kind = (el.get("type") or "").lower()
-                clickable = (
-                    tag == "button"
-                    or (tag == "input" and kind in ("button", "submit", "image"))
-                    or el.get("onclick") is not None
-                    or el.get("role") in ("button", "link", "tab", "menuitem")
-                )
-                if clickable and not any(a in seen for a in el.iterancestors("a")):
+            links = self.links()
+            seen = set(links)
+            out = list(links)
+            for el in self._text_model().clickable():
+                if el not in seen and not any(a in seen for a in el.iterancestors("a")):
                     out.append(el)
             self._cache["controls"] = out
         return self._cache["controls"]
@@ -453,12 +484,13 @@ class Page:
         """Absolute URL for a link target; ``None`` for script/mailto pseudo links."""
         if not href:
             return None
-        cache = self._cache.setdefault("hrefs", {})
+        cache = self._cache.get("hrefs")
+        if cache is None:
+            cache = self._cache["hrefs"] = {}
         if href in cache:
             return cache[href]
         target = href.strip()
-        low = target.lower()
-        if low.startswith(("javascript:", "mailto:", "tel:", "#", "data:")):
+        if target[:1] in _PSEUDO_FIRST and target.lower().startswith(("javascript:", "mailto:", "tel:", "#", "data:")):
             resolved = None
         else:
             resolved = self._plain_join(target)
@@ -475,8 +507,10 @@ class Page:
 
         Plain: no whitespace, control characters, ``;`` parameters or empty ``?`` / ``#``; an
         ``http(s)://`` URL with an ASCII host stays as it is; a rooted path (``/a/b.html``) or a
-        relative one (``a/b.html``, no ``:``) without ``.``/``..`` (or, relative, empty) segments
-        is appended to the base's origin or directory. Everything else goes through ``urljoin``.
+        relative one (``a/b.html``, no ``:``, also as ``./a/b.html``) without ``.``/``..`` (or,
+        relative, empty) segments is appended to the base's origin or directory (after leading
+        ``../`` segments, to the directory ``urljoin`` goes up to). Everything else goes through
+        ``urljoin``.
         """
         m = _PLAIN_HREF.fullmatch(target)
         if m is None:
@@ -493,13 +527,40 @@ class Page:
         if not path:
             return None  # "?page=2" keeps the base's own path
         segments = path.split("/")
+        if segments[0] == "." and len(segments) > 1:  # "./a/b.html" is "a/b.html"
+            segments = segments[1:]
+            target = target[2:]
         if path.startswith("/"):
             if path.startswith("//") or "." in segments or ".." in segments:
                 return None
             return origin + target
-        if ":" in path or any(seg in ("", ".", "..") for seg in segments[:-1]) or segments[-1] in (".", ".."):
+        if ":" in path:
+            return None
+        up = 0
+        while up < len(segments) - 1 and segments[up] == "..":  # "../../a.html": from a directory above
+            up += 1
+        if up:
+            segments = segments[up:]
+            target = target[3 * up:]
+            if not segments[0]:
+                return None
+            directory = self._directory_above(up)
+            if directory is None:
+                return None
+        if any(seg in ("", ".", "..") for seg in segments[:-1]) or segments[-1] in (".", ".."):
             return None
         return directory + target
+
+    def _directory_above(self, levels: int) -> str | None:
+        """What ``urljoin`` resolves ``"../" * levels`` against the base URL to (as a prefix)."""
+        cache = self._table("above")
+        if levels not in cache:
+            try:
+                probe = urljoin(self.base_url, "../" * levels + "x")
+            except ValueError:
+                probe = ""
+            cache[levels] = probe[:-1] if probe.endswith("x") else None
+        return cache[levels]
 
     def _join_prefixes(self) -> tuple[str, str] | None:
         """(origin, directory) of the base URL as ``urljoin`` resolves against them."""
@@ -529,7 +590,7 @@ class Page:
         """
         if not isinstance(el.tag, str):
             return ""
-        cache = self._cache.setdefault("locators", {})
+        cache = self._table("locators")
         found = cache.get(el)
         if found is not None:
             return found
@@ -538,7 +599,7 @@ class Page:
         while node is not None and node not in cache:
             chain.append(node)
             ident = node.get("id")
-            if ident and _SIMPLE_IDENT.match(ident) and len(self._ids().get(ident, ())) == 1:
+            if ident and _SIMPLE_IDENT.match(ident) and self._ids().get(ident) == 1:
                 break  # "#id" needs no parent
             node = node.getparent()
         for node in reversed(chain):
@@ -551,7 +612,7 @@ class Page:
 
     def _locator_step(self, node, cache: dict) -> str:
         ident = node.get("id")
-        if ident and _SIMPLE_IDENT.match(ident) and len(self._ids().get(ident, ())) == 1:
+        if ident and _SIMPLE_IDENT.match(ident) and self._ids().get(ident) == 1:
             return f"#{ident}"
         parent = node.getparent()
         tag = node.tag.lower()
@@ -560,32 +621,172 @@ class Page:
         if tag in ("body", "head") and parent.getparent() is None:
             step = tag
         elif _SIMPLE_IDENT.match(tag):
-            step = f"{tag}:nth-of-type({self._sibling_positions(parent)[node][0]})"
+            step = f"{tag}:nth-of-type({self._sibling_position(node, node.tag)})"
         else:
-            step = f"*:nth-child({self._sibling_positions(parent)[node][1]})"
+            step = f"*:nth-child({self._sibling_position(node, etree.Element)})"
         return f"{cache[parent]} > {step}"
 
-    def _sibling_positions(self, parent) -> dict:
-        """child -> (position among siblings of its tag, position among element siblings), 1-based."""
-        cache = self._cache.setdefault("siblings", {})
-        positions = cache.get(parent)
-        if positions is None:
-            positions = cache[parent] = {}
-            by_tag: dict = {}
-            elements = 0
-            for child in parent:
-                by_tag[child.tag] = by_tag.get(child.tag, 0) + 1
-                if isinstance(child.tag, str):
-                    elements += 1
-                positions[child] = (by_tag[child.tag], elements)
-        return positions
+    @staticmethod
+    def _sibling_position(node, kind) -> int:
+        """1-based position of the node among its siblings of a tag (``etree.Element``: among
+        its element siblings), counted over the siblings before it."""
+        return sum(1 for _ in node.itersiblings(kind, preceding=True)) + 1
 
     def _ids(self) -> dict:
+        """id value -> how many elements of the document carry it."""
         if "ids" not in self._cache:
-            ids: dict[str, list] = {}
-            for el in self.tree.xpath("//*[@id]"):  # document order, like iterating the tree
-                ident = el.get("id")
-                if ident:
-                    ids.setdefault(ident, []).append(el)
-            self._cache["ids"] = ids
+            self._cache["ids"] = Counter(_ID_VALUES(self.tree))
         return self._cache["ids"]
+
+
+# A span of the text model: start << SPAN_SHIFT | end.
+SPAN_SHIFT = _SHIFT = 32
+SPAN_MASK = _MASK = (1 << _SHIFT) - 1
+
+
+class _TextModel:
+    """Visible text of a document in one string, normalized as ``normalize_space`` does.
+
+    Built in one walk over the visible elements: the text of an element, then each child's
+    text (block children followed by a space, as ``Page.raw_text`` puts them), each child's
+    tail. Every piece has its whitespace runs collapsed to one space, and a space is dropped
+    where the text so far already ends with one, so ``text`` is the whole visible text with
+    every whitespace run collapsed. ``spans[el]`` is the (start, end) of a visible element's
+    text in it, as ``start << _SHIFT | end``: ``text[start:end].strip()`` equals
+    ``normalize_space(page.raw_text(el))`` (a run cut at either end is only a space there,
+    which the strip removes). ``owns[el]`` is the element's own text (its text and its
+    children's tails, as ``Page.own_text``) with the whitespace runs of each of these pieces
+    collapsed to a space, stripped: it holds exactly the keywords without whitespace that the own
+    text holds, and every date the own text holds (``index.PageIndex.own_scan``). ``shown`` holds
+    the elements whose own text is not only whitespace.
+    ``body_elements`` lists the visible elements of ``body`` (itself included) in document order.
+    """
+
+    __slots__ = ("text", "spans", "owns", "shown", "body_elements", "_by_tag", "_tags", "_clickable")
+
+    def __init__(self, root, hidden: dict, body):
+        spans: dict = {}
+        owns: dict = {}
+        order: list = []
+        out: list[str] = []
+        append = out.append
+        visit = order.append
+        sub = _WS.sub
+        blocks = _BLOCK_TAGS
+        body_range = [0, 0]
+        shown: set = set()
+        shown_add = shown.add
+
+        def walk(el, pos: int, space: bool) -> tuple[int, bool]:
+            """Add the element's text; ``pos`` is the length of the text so far, ``space``
+            whether it ends with a space. Returns both after the element."""
+            start = pos
+            visit(el)
+            text = el.text
+            if text:
+                if text.isspace():
+                    own = piece = " "
+                else:  # printable text has no whitespace but spaces: only double spaces collapse
+                    own = piece = text if text.isprintable() and "  " not in text else sub(" ", text)
+                    shown_add(el)
+                if space and piece[0] == " ":
+                    piece = piece[1:]
+                if piece:
+                    append(piece)
+                    pos += len(piece)
+                    space = piece[-1] == " "
+            else:
+                own = ""
+            for child in el:
+                if not hidden.get(child, True):
+                    if child is body:
+                        body_range[0] = len(order)
+                        pos, space = walk(child, pos, space)
+                        body_range[1] = len(order)
+                    else:
+                        pos, space = walk(child, pos, space)
+                if not space and child.tag in blocks:
+                    append(" ")
+                    pos += 1
+                    space = True
+                tail = child.tail
+                if tail:
+                    if tail.isspace():
+                        piece = " "
+                    else:
+                        piece = tail if tail.isprintable() and "  " not in tail else sub(" ", tail)
+                        shown_add(el)
+                    own += piece
+                    if space and piece[0] == " ":
+                        piece = piece[1:]
+                    if piece:
+                        append(piece)
+                        pos += len(piece)
+                        space = piece[-1] == " "
+            spans[el] = start << _SHIFT | pos
+            owns[el] = own.strip()
+            return pos, space
+
+        if root.tag.__class__ is str and not hidden.get(root, True):
+            if root is body:
+                walk(root, 0, True)
+                body_range[1] = len(order)
+            else:
+                walk(root, 0, True)
+        self.text = "".join(out)
+        self.spans = spans
+        self.owns = owns
+        self.shown = shown
+        self.body_elements = order[body_range[0]:body_range[1]]
+        self._by_tag: dict | None = None
+        self._tags: list[str] | None = None
+        self._clickable: list | None = None
+
+    def by_tag(self) -> dict:
+        """tag -> the visible body elements of that tag, in document order."""
+        if self._by_tag is None:
+            self._group()
+        return self._by_tag
+
+    def tags(self) -> list[str]:
+        """The tag of every element of ``body_elements``."""
+        if self._tags is None:
+            self._group()
+        return self._tags
+
+    def clickable(self) -> list:
+        """The visible body elements other than links that are clickable (``Page.controls``), in
+        document order."""
+        if self._clickable is None:
+            self._group()
+        return self._clickable
+
+    def _group(self) -> None:
+        """One pass over the visible body elements: by tag, their tags, the clickable ones."""
+        groups: dict = {}
+        tags: list[str] = []
+        clickable: list = []
+        add_tag = tags.append
+        for el in self.body_elements:
+            tag = el.tag
+            add_tag(tag)
+            group = groups.get(tag)
+            if group is None:
+                groups[tag] = [el]
+            else:
+                group.append(el)
+            if tag == "button":
+                clickable.append(el)
+                continue
+            if tag == "a" or tag == "area":  # a link, a control of its own
+                continue
+            attrib = el.attrib
+            if not attrib:  # no type, onclick or role: not clickable
+                continue
+            if (
+                (tag == "input" and (attrib.get("type") or "").lower() in ("button", "submit", "image"))
+                or attrib.get("onclick") is not None
+                or attrib.get("role") in ("button", "link", "tab", "menuitem")
+            ):
+                clickable.append(el)
+        self._by_tag, self._tags, self._clickable = groups, tags, clickable

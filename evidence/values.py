@@ -13,9 +13,9 @@ import re
 from .common import Context, absent, element_has_date, item_container, present, register
 from .entries import detect_entry
 from .finding import PRESENT, Finding
-from .index import page_index, short_captions, value_triggers
-from .page import Page, normalize_space
-from .patterns import rx
+from .index import caption_lists, page_index, value_triggers
+from .page import SPAN_MASK, SPAN_SHIFT, Page, normalize_space
+from .patterns import rx, scanner_for
 
 
 def _value_of(match: re.Match) -> str:
@@ -37,7 +37,7 @@ def detect_value(page: Page, indicator, ctx: Context, *, max_len: int | None = N
     candidates = 0
     seen = set()
     index = page_index(page)
-    elements, _texts = index.value_texts()
+    elements = index.elements()  # the elements of ``value_texts()``
     for position in index.value_hits(value_triggers(rules), ctx.plan):
         el = elements[position]
         if max_len is not None and _in_headline_link(page, el):
@@ -96,15 +96,29 @@ def detect_format_list(page: Page, indicator, ctx: Context) -> Finding:
     rules = indicator.rules
     token = rx(rules.value_regex or r"^(CSV|XLSX?|JSON|XML|RDF|TXT|PDF|ZIP)$")
     found: dict[str, object] = {}
-    candidates = 0
-    long = page.longer_than(40)
+    model = page._text_model()
+    spans, normalized = model.spans, model.text
+    elements, texts = [], []
     for el in page.visible_elements(*_FORMAT_TAGS):
-        if el.tag != "a" and el in long:
-            continue
-        text = page.label_of(el) if el.tag == "a" else page.visible_text(el)
+        if el.tag == "a":
+            text = page.label_of(el)
+        else:
+            span = spans[el]
+            start, end = span >> SPAN_SHIFT, span & SPAN_MASK
+            if end - start > 42:  # a visible text longer than 40 (``Page.longer_than``)
+                continue
+            text = normalized[start:end].strip()
         if not text or len(text) > 40:
             continue
-        candidates += 1
+        elements.append(el)
+        texts.append(text)
+    candidates = len(texts)
+    # Only the labels where the token or a sequence of formats may match are read (one search
+    # over all labels for each).
+    shorts = [text if len(text) <= 12 else None for text in texts]
+    maybe = set(scanner_for((token.pattern,)).positions(shorts)) | set(scanner_for((_FORMAT_SEQUENCE.pattern,)).positions(texts))
+    for position in sorted(maybe):
+        el, text = elements[position], texts[position]
         m = token.search(text.strip()) if len(text) <= 12 else None
         if m:
             found.setdefault(_value_of(m).upper(), el)
@@ -112,7 +126,7 @@ def detect_format_list(page: Page, indicator, ctx: Context) -> Finding:
             for t in _FORMAT_TOKEN.finditer(text):
                 found.setdefault(t.group(0).upper(), el)
     if not found:
-        for el, text in short_captions(page):
+        for el, text in zip(*caption_lists(page)):
             if "格式" not in text or el.tag == "a":
                 continue
             for m in _FORMAT_TOKEN.finditer(text.split("格式", 1)[1]):

@@ -116,6 +116,7 @@ def test_bank_masks_equal_each_list(pages):
         for text in texts:
             expected = sum(1 << i for i, key in enumerate(bank.lists) if _matches(key, text))
             assert bank.mask(text) == expected, (bank.lists, text)
+            assert bank.mask(text, candidate=True) == expected, (bank.lists, text)
             assert prefilter.test(text) == bool(expected) or not text, text
 
 
@@ -193,3 +194,175 @@ def test_host_of_equals_urlsplit_hostname():
                 host_of(url)
             continue
         assert host_of(url) == expected, url
+
+
+# ---------------------------------------------------------------------------- text model
+TRICKY_HTML = [
+    "<html><body>  a <b> b </b>\n\t<div>c<p>d</p> e</div><!-- x --> f<br>g<span style='display:none'> h </span>i</body></html>",
+    "<html><body><p>\u00a0\u3000x\u200by\ufeff</p><p></p><p> </p><div><div></div></div>end\u2028</body></html>",
+    "<html><head><title>t</title></head><body style='display:none'><p>hidden</p></body></html>",
+    "<p>no body tag <b>bold</b> tail</p>",
+    "<html><body><ul><li>1</li><li> 2 <script>x()</script> 3</li></ul><table><tr><td>a</td><td>b</td></tr></table></body></html>",
+    "",
+]
+
+
+def _raw_text(page: Page, el) -> str:
+    """The visible text of an element put together as ``Page.raw_text`` does, without caches."""
+    if not page.is_visible(el):
+        return ""
+    parts = [el.text or ""]
+    for child in el:
+        if isinstance(child.tag, str):
+            parts.append(_raw_text(page, child))
+            if child.tag in ("br", "p", "div", "li", "tr", "td", "th", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6"):
+                parts.append(" ")
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _text_pages(pages):
+    return pages + [(f"tricky/{i}", Page.from_text("http://a.gov.cn/", html)) for i, html in enumerate(TRICKY_HTML)]
+
+
+def test_text_model_equals_the_text_put_together_per_element(pages):
+    from evidence.page import normalize_space
+
+    checked = 0
+    for name, page in _text_pages(pages):
+        fresh = Page.from_text(page.url, page.text)
+        for el in fresh.tree.iter():
+            if not isinstance(el.tag, str):
+                continue
+            assert fresh.visible_text(el) == normalize_space(_raw_text(fresh, el)), (name, fresh.locator(el))
+            assert fresh.own_text(el) == (el.text or "") + "".join(child.tail or "" for child in el), name
+            checked += 1
+    assert checked > 5000
+
+
+def test_visible_elements_links_controls_and_captions_equal_their_definitions(pages):
+    from evidence.index import CAPTION_MAX, TEXT_TAGS, short_captions
+    from evidence.page import normalize_space
+
+    for name, page in _text_pages(pages):
+        fresh = Page.from_text(page.url, page.text)
+        body = fresh.tree.find("body")
+        body = body if body is not None else fresh.tree
+        visible = [el for el in body.iter() if isinstance(el.tag, str) and fresh.is_visible(el)]
+        assert list(fresh.visible_elements()) == visible, name
+        for tags in (("a", "area"), ("option",), ("input",), ("li", "td")):
+            assert list(fresh.visible_elements(*tags)) == [el for el in visible if el.tag in tags], (name, tags)
+        links = [el for el in visible if el.tag in ("a", "area")]
+        assert fresh.links() == links, name
+        controls = list(links)
+        for el in visible:
+            kind = (el.get("type") or "").lower()
+            clickable = (
+                el.tag == "button" or (el.tag == "input" and kind in ("button", "submit", "image"))
+                or el.get("onclick") is not None or el.get("role") in ("button", "link", "tab", "menuitem")
+            )
+            if el not in links and clickable and not any(a in links for a in el.iterancestors("a")):
+                controls.append(el)
+        assert fresh.controls() == controls, name
+        captions = []
+        for el in visible:
+            if el.tag not in TEXT_TAGS:
+                continue
+            text = normalize_space(el.get("alt") or el.get("title") or "") if el.tag == "img" else fresh.visible_text(el)
+            if text and len(text) <= CAPTION_MAX:
+                captions.append((el, text))
+        assert [(fresh.locator(el), text) for el, text in short_captions(fresh)] == [
+            (fresh.locator(el), text) for el, text in captions
+        ], name
+
+
+# ---------------------------------------------------------------------------- joined scans
+def test_joinable_pieces():
+    from evidence.patterns import joinable
+
+    for piece in ("^服务$", "(?<![A-Za-z])API(?![A-Za-z])", "a.*b", "x\\s*y$", "\\bkey\\b", "(?=ab)a", "[^/]*(/|$)", "(?s:a.b)"):
+        assert joinable(piece), piece
+    for piece in ("\\Aa", "a\\Z", "(a)\\1", "(?>a+)b", "a++", "(?<!\\s)x", "x(?!\\n)", "(?s)x(?!.)", "(?x) a",
+                  "(?(1)a|b)", "(?-m:^a)", "(?<![^a])b"):
+        assert not joinable(piece), piece
+
+
+ODD_SCAN_LISTS = ODD_LISTS + [
+    ("\\Aa", "b\\Z"), ("(?<!\\s)q",), ("x(?!\\s)",), ("(?>ab|a)b",), ("^$",), ("\\s+",), ("[^x]*z$",), ("(?s:.)",),
+]
+
+
+def test_scanner_candidates_hold_every_matching_text(pages):
+    """``PatternBank.candidates`` over joined texts holds every text a list matches on its own."""
+    from evidence.patterns import join_lines
+
+    plan = plan_for(load_catalogue())
+    banks = [plan.labels, plan.urls, plan.captions, plan.triggers, PatternBank(ODD_SCAN_LISTS)]
+    extra = ["a a", "xy", "zq", "API", "xAPI", "", " ", "key", "keys", "京ICP备1号", "服务", "办事指南", "\u3000", "a", "b",
+             " q", "q", "x ", "x", "ab", "abb", "z", "yz", "\t", "x y z"]
+    lists_of_texts = [_texts(page) + extra for _name, page in pages]
+    lists_of_texts += [extra[::-1], extra[:1], [], ["a\nb", "b"], [None, "API", None]]
+    for bank in banks:
+        for texts in lists_of_texts:
+            found = bank.candidates(texts)
+            assert found == sorted(set(found))
+            expected = [i for i, text in enumerate(texts) if text and bank.mask(text)]
+            assert set(expected) <= set(found), (bank.lists, [texts[i] for i in set(expected) - set(found)])
+            assert bank.candidates(texts, join_lines(texts)) == found
+
+
+def test_spaceless_scan_equals_the_scan_of_the_texts_as_they_are(pages):
+    from evidence.common import DIGIT
+    from evidence.patterns import positions_containing
+
+    for name, page in pages[:40]:
+        index = page_index(page)
+        _elements, texts = index.value_texts()
+        for regex in ("标识码|识别码", "ICP", "公网安备", DIGIT.pattern, "已回复|已办结"):
+            assert index.scan(f"test-{regex}", texts, regex, spaceless=True) == positions_containing(texts, regex), (name, regex)
+
+
+def test_own_scan_equals_the_scan_of_the_own_texts(pages):
+    """Keywords without spaces are found in the same own texts, dates in at least the same."""
+    from evidence.dates import _ANY_DATE
+    from evidence.patterns import positions_containing
+
+    extra = [(f"tricky/{i}", Page.from_text("http://a.gov.cn/", html)) for i, html in enumerate([
+        "<html><body><p>网站标识码\u200b：1</p><p>IC<b> </b> P</p><p>I<i></i>CP</p><p>2020\u200b年1月2日</p>"
+        "<p> 2020 - 1 - 2 </p><span>\ufeff</span><span>\u200b</span><a href='/x'>ICP备</a><p>1-2<b>x</b>3</p></body></html>",
+        "<html><body><p>\u0131cp</p><p>icP</p><p>\u212a</p><a href='/y'>Icp</a></body></html>",
+        "<html><body><p>\u0130CP</p><p>ICP</p><p>\u017f</p></body></html>",
+    ])]
+    for name, page in pages + extra:
+        index = page_index(page)
+        elements, owns = index.element_texts()
+        model = page._text_model()
+        assert {el for el in elements if el in model.shown} == {el for el, own in zip(elements, owns) if own.strip()}, name
+        links = {i: owns[i] + " " + page.label_of(elements[i]) for i in index.positions_of("a")}
+        texts = [links.get(i, own) for i, own in enumerate(owns)]
+        for regex in ("标识码|识别码", "ICP", "公网安备", "已回复|已办结", "数据集"):
+            assert index.own_scan(regex, {i: index.scan_texts()[i] + " " + page.label_of(elements[i]) for i in links}) == (
+                positions_containing(texts, regex)), (name, regex)
+            assert index.own_scan(regex, {i: page.label_of(elements[i]) for i in links}, added=True) == (
+                positions_containing(texts, regex)), (name, regex)
+            assert index.own_scan(regex, {}) == positions_containing(owns, regex), (name, regex)
+        fresh = page_index(Page.from_text(page.url, page.text))  # nothing searched yet
+        assert fresh.own_scan("ICP", {}, folded="icp") == positions_containing(owns, "ICP"), name
+        assert fresh.own_scan("ICP", links, folded="icp") == positions_containing(texts, "ICP"), name
+        dated = set(index.own_scan(_ANY_DATE, {}))
+        assert dated >= set(positions_containing(owns, _ANY_DATE)), name
+        assert set(positions_containing(owns, _ANY_DATE)) == {
+            i for i, own in enumerate(owns) if re.search(_ANY_DATE, own)
+        }, name
+
+
+def test_absolute_equals_urljoin_on_dot_segment_targets():
+    rng = random.Random(5)
+    prefixes = ["./", "../", "../../", "../../../", "./../", "../" * 6, "..", "../.", "../..", ".././", "././"]
+    hrefs = [rng.choice(prefixes) + "".join(rng.choice("ab/.?#;:%中 ") for _ in range(rng.randint(0, 7))) for _ in range(4000)]
+    hrefs += ["../", "../../", "../x", "../../x/", "../a?b", "../#f", "../?q", "..//x", "../a//b", "../" * 9 + "x", "../:x"]
+    bases = BASES + ["http://h/a/b/c/d.html", "http://h/a//b/", "https://h/a/b/c/?x=1#y", "http://h/a/./b/"]
+    for base in bases:
+        page = Page.from_text(base, "<html><body></body></html>")
+        for href in hrefs:
+            assert page.absolute(href) == _expected(page, href), (base, href)
