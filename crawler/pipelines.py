@@ -121,7 +121,5 @@ class SourcePipeline:
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, SourceRecord):
-            with self.run.Session.begin() as session:
-                self.run.source_id(session, item.target_code, item.kind, item.url,
-                                   anchor_text=item.anchor_text, discovered_on=item.discovered_on)
+            self.run.record_source(item)
         return item

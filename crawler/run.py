@@ -108,6 +108,14 @@ def create_run(session: Session, spider: str, settings: Any, *, workers: int = 1
     return run
 
 
+# Sent by a capture handler that finds, on the stored pages it judges, links to the target's
+# other sources (``reports_sources``), with ``found``: a list of plain dicts (``source``: the
+# key of the page's source, ``page_url``, ``kind``, ``url``, ``anchor_text``) and ``fetch``:
+# False once the crawl is closing (then they are only recorded). The spider records them
+# (``RunContext.record_source``) and fetches the new sites.
+sources_found = object()
+
+
 class RunContext:
     """The run, its targets and sources, the capture handlers and the end of the run."""
 
@@ -228,6 +236,18 @@ class RunContext:
             self._upsert_source(session, target_code, self.target_ids[target_code], kind, url,
                                 origin="discovered", **found)
         return self.source_ids[key]
+
+    def record_source(self, item: Any) -> int:
+        """Store a ``SourceRecord``: a source found linked on one of the run's pages."""
+        with self.Session.begin() as session:
+            return self.source_id(session, item.target_code, item.kind, item.url,
+                                  anchor_text=item.anchor_text, discovered_on=item.discovered_on)
+
+    @property
+    def reports_sources(self) -> bool:
+        """Whether a capture handler finds the sources the stored pages link to (the judging
+        does, on the pages it parses anyway); the spider then does not look for them itself."""
+        return any(getattr(handler, "reports_sources", False) for _, handler in self.handlers)
 
     # --- captures -----------------------------------------------------------------------------
     def stored(self, capture_ids: list[int]) -> None:

@@ -45,7 +45,7 @@ from warcio.archiveiterator import ArchiveIterator
 from db import audit
 from db.base import utcnow
 from db.models import CrawlRun, Finding, Judgement, PageCapture, Source, WarcRecord
-from evidence import DETECTOR_VERSION
+from evidence import DETECTOR_VERSION, discover_sources
 from evidence.catalogue import CATALOGUE_PATH, Catalogue, CatalogueError, load_catalogue
 from evidence.content import compressed_stream_problem, decoded_size
 from evidence.judgement import Answer, PageFacts, RenderPolicy, could_not_look, is_html_type, judge
@@ -325,7 +325,8 @@ class CaptureJudge:
     by ``govevidence.judging`` (``judgement_id`` None: the crawl's own findings)."""
 
     def __init__(self, session: Session, run: CrawlRun, root: Path, catalogue: Catalogue, *,
-                 judgement_id: int | None = None, captures: list[PageCapture] | None = None) -> None:
+                 judgement_id: int | None = None, captures: list[PageCapture] | None = None,
+                 discover: bool = False) -> None:
         settings = run.settings or {}
         try:
             limit = int(settings.get("DOWNLOAD_MAXSIZE") or DEFAULT_MAXSIZE)
@@ -346,6 +347,10 @@ class CaptureJudge:
             self.marked = {c.source_id for c in captures if c.rendered and c.render_reason == "source_marked"}
         self.sources: dict[int, Source] = {}
         self.session = session
+        # With ``discover``, the links to other evaluation sources on the portal pages judged,
+        # for the crawl to record and fetch (``govevidence.judging``): the page is parsed here anyway.
+        self.discover = discover
+        self.found: list[dict[str, Any]] = []
 
     def _source(self, source_id: int) -> Source:
         if source_id not in self.sources:
@@ -384,6 +389,9 @@ class CaptureJudge:
                 try:
                     judged = judge(stored.answer, facts, policy, catalogue=catalogue, now=capture.fetched_at)
                     status, detail, findings = judged.status, judged.detail, judged.findings
+                    if (self.discover and status == "ok" and judged.page is not None and not judged.render_next
+                            and source.kind == "portal" and not screenshot_only):
+                        self._discovered(source, judged.page)
                 except Exception as exc:  # noqa: BLE001 — one page the detectors cannot read loses no other
                     logger.exception("Capture %s (%s) could not be judged", capture.id, capture.requested_url)
                     status, detail = "judge_error", f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -400,6 +408,13 @@ class CaptureJudge:
             rows.append(finding_row(found, run_id=self.run_id, target_id=source.target_id, source_id=source.id,
                                     capture_id=capture.id, scope="page", judgement_id=self.judgement_id))
         return status, detail, rows, from_archive
+
+
+    def _discovered(self, source: Source, page: Any) -> None:
+        key = [source.target.code, source.kind, source.url]
+        for found in discover_sources(page):
+            self.found.append({"source": key, "page_url": page.url, "kind": found.kind, "url": found.url,
+                               "anchor_text": found.anchor_text, "locator": found.locator})
 
 
 def _judge(session: Session, run_id: int, judgement_id: int, root: Path, catalogue: Catalogue,

@@ -21,21 +21,29 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from sqlalchemy import select
+from twisted.internet.task import LoopingCall
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from db import audit
 from db.findings import insert_findings
 from db.models import CrawlRun, Finding, PageCapture
 from db.session import session_factory
+from crawler.run import sources_found
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "judge"
+# How often an idle judging process checks that its crawl is still there.
+PARENT_CHECK_SECONDS = 1.0
 
 
 def judge_batch(session: Session, judge_one: Any, run_id: int, capture_ids: list[int]) -> tuple[int, dict[str, int]]:
-    """Judge stored captures and store their findings; (findings stored, statuses counted)."""
+    """Judge stored captures and store their findings; (findings stored, statuses counted).
+    The sources ``judge_one`` found linked (when it looks for them) are in ``judge_one.found``."""
     captures = session.execute(select(PageCapture).where(PageCapture.id.in_(capture_ids))
                                .order_by(PageCapture.id)).scalars().all()
     statuses: dict[str, int] = {}
@@ -54,7 +62,7 @@ def judge_batch(session: Session, judge_one: Any, run_id: int, capture_ids: list
 class _Judge:
     """One process's (or the crawl's own) judging of one run's captures."""
 
-    def __init__(self, factory: sessionmaker, run_id: int, root: Path) -> None:
+    def __init__(self, factory: sessionmaker, run_id: int, root: Path, discover: bool = False) -> None:
         from evidence.catalogue import load_catalogue
         from govevidence.judge import CaptureJudge
 
@@ -62,13 +70,15 @@ class _Judge:
         with factory() as session:
             run = session.get(CrawlRun, run_id)
             session.expunge(run)
-        self.run, self.root, self.catalogue = run, root, load_catalogue()
+        self.run, self.root, self.catalogue, self.discover = run, root, load_catalogue(), discover
         self.make = CaptureJudge
 
-    def batch(self, capture_ids: list[int]) -> tuple[int, dict[str, int]]:
+    def batch(self, capture_ids: list[int]) -> tuple[int, dict[str, int], list[dict[str, Any]]]:
+        """(findings stored, statuses, sources found linked) of a batch of captures."""
         with self.factory.begin() as session:
-            judge_one = self.make(session, self.run, self.root, self.catalogue)
-            return judge_batch(session, judge_one, self.run_id, capture_ids)
+            judge_one = self.make(session, self.run, self.root, self.catalogue, discover=self.discover)
+            stored, statuses = judge_batch(session, judge_one, self.run_id, capture_ids)
+            return stored, statuses, judge_one.found
 
 
 def judge_left(factory: sessionmaker, run_id: int, root: Path, batch: int = 200) -> tuple[int, int]:
@@ -93,27 +103,47 @@ def judge_left(factory: sessionmaker, run_id: int, root: Path, batch: int = 200)
 
 
 def worker_main(database_url: str, run_id: int, root: str, tasks: Any, done: Any, nice: int = 0) -> None:
-    """A judging process: batches of capture ids in, (ids, findings, statuses) out; None ends it.
+    """A judging process: batches of capture ids in, (ids, findings, statuses, sources found
+    linked) out; None ends it.
     ``nice`` lowers its priority so that the crawl keeps its pace when the cores are busy; what
-    is left to judge when the crawl ends is judged then."""
+    is left to judge when the crawl ends is judged then. It ends with its crawl: a crawl that
+    was killed leaves what it stored to ``govevidence seal``, not to a process nobody waits for."""
     if nice > 0:
         os.nice(nice)
-    judge = _Judge(session_factory(database_url), run_id, Path(root))
+    crawl = os.getppid()
+    judge = _Judge(session_factory(database_url), run_id, Path(root), discover=True)
     while True:
-        ids = tasks.get()
+        try:
+            ids = tasks.get(timeout=PARENT_CHECK_SECONDS)
+        except queue_module.Empty:
+            ids = ()
+        if os.getppid() != crawl:
+            logger.warning("Run %s: the crawl process %s is gone; the judging process %s ends", run_id, crawl,
+                           os.getpid())
+            return
         if ids is None:
             return
+        if not ids:
+            continue
         try:
-            stored, statuses = judge.batch(ids)
+            stored, statuses, found = judge.batch(ids)
         except Exception as exc:  # noqa: BLE001 — reported back: the crawl process judges the batch itself
             logger.exception("Run %s: could not judge captures %s…", run_id, ids[:3])
-            done.put((ids, None, f"{type(exc).__name__}: {str(exc)[:200]}"))
+            done.put((ids, None, f"{type(exc).__name__}: {str(exc)[:200]}", []))
             continue
-        done.put((ids, stored, statuses))
+        done.put((ids, stored, statuses, found))
 
 
 class CrawlJudges:
-    """The capture handler: hands batches to the judging processes, collects what they did."""
+    """The capture handler: hands batches to the judging processes, collects what they did.
+
+    The judging finds the links to the target's other sources on the portal pages it parses
+    (``reports_sources``) and hands them to the crawl (the ``crawler.run.sources_found`` signal),
+    which records them and fetches the new sites; so the crawl stays open while batches are
+    out (``spider_idle``), and what they report is taken every ``POLL_SECONDS``."""
+
+    reports_sources = True
+    POLL_SECONDS = 0.25
 
     def __init__(self, context: Any) -> None:
         settings = context.crawler.settings
@@ -129,6 +159,9 @@ class CrawlJudges:
         self.failures: list[str] = []
         self.local: _Judge | None = None
         self.processes: list[Any] = []
+        self.closing = False
+        self._poll: LoopingCall | None = None
+        context.crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
         if self.workers:
             spawn = multiprocessing.get_context("spawn")
             self.tasks, self.done = spawn.Queue(), spawn.Queue()
@@ -146,11 +179,40 @@ class CrawlJudges:
     def from_run(cls, context: Any) -> "CrawlJudges":
         return cls(context)
 
+    def _poll_tick(self) -> None:
+        try:
+            self._collect(block=False)
+        except Exception:  # noqa: BLE001 — collected again at the next tick or at the end
+            logger.exception("Run %s: could not collect what the judging processes did", self.run_id)
+        if not self.outstanding and self._poll is not None and self._poll.running:
+            self._poll.stop()
+
+    def spider_idle(self) -> None:
+        """Keep the crawl open while the judging of stored pages may still name sources to fetch."""
+        if not self.workers or self.closing:
+            return
+        self._collect(block=False)
+        if self.outstanding and not any(p.is_alive() for p in self.processes):
+            # Every judging process is gone: what they left is judged here, now, so that the
+            # sources it finds are still fetched.
+            left = self._unjudged([i for ids in self.outstanding for i in ids])
+            self.outstanding.clear()
+            for start in range(0, len(left), 50):
+                self._judge_here(left[start:start + 50])
+        if self.outstanding:
+            raise DontCloseSpider
+
     def _judge_here(self, ids: list[int]) -> None:
         if self.local is None:
-            self.local = _Judge(self.context.Session, self.run_id, self.root)
-        stored, statuses = self.local.batch(ids)
+            self.local = _Judge(self.context.Session, self.run_id, self.root, discover=True)
+        stored, statuses, found = self.local.batch(ids)
         self._count(stored, statuses)
+        self._report(found)
+
+    def _report(self, found: list[dict[str, Any]]) -> None:
+        """Hand the sources found linked to the crawl, which records them and fetches new sites."""
+        if found:  # once the crawl is closing they are recorded, no longer fetched
+            self.context.crawler.signals.send_catch_log(signal=sources_found, found=found, fetch=not self.closing)
 
     def _count(self, stored: int, statuses: dict[str, int]) -> None:
         self.findings += stored
@@ -167,13 +229,17 @@ class CrawlJudges:
         self.outstanding[key] = time.monotonic()
         self.tasks.put(list(capture_ids))
         self._collect(block=False)
+        if self._poll is None:
+            self._poll = LoopingCall(self._poll_tick)
+        if not self._poll.running:
+            self._poll.start(self.POLL_SECONDS, now=False)
 
     def _collect(self, block: bool, wait: float = 0.5) -> bool:
         """Take the workers' answers; True when one arrived."""
         got = False
         while True:
             try:
-                ids, stored, statuses = self.done.get(block=block, timeout=wait if block else None)
+                ids, stored, statuses, found = self.done.get(block=block, timeout=wait if block else None)
             except queue_module.Empty:
                 return got
             got, block = True, False
@@ -183,6 +249,7 @@ class CrawlJudges:
                 self._judge_here(list(ids))
             else:
                 self._count(stored, statuses)
+                self._report(found)
 
     def _unjudged(self, capture_ids: list[int]) -> list[int]:
         """Those of the captures no process stored findings of (one killed after its commit,
@@ -196,6 +263,9 @@ class CrawlJudges:
 
     def close(self) -> dict[str, Any]:
         """Wait until every capture handed over is judged; what was judged, for the run's stats."""
+        self.closing = True
+        if self._poll is not None and self._poll.running:
+            self._poll.stop()
         if self.workers:
             for _ in self.processes:
                 self.tasks.put(None)

@@ -22,7 +22,7 @@ in ``spiders/capture.py``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import urldefrag, urljoin
@@ -37,8 +37,9 @@ from twisted.python.failure import Failure
 from crawler.budgets import BudgetStore, SourceKey
 from crawler.errors import classify_failure
 from crawler.items import SourceRecord
+from crawler.run import RunContext, sources_found
 from crawler.screenshots import Screenshotter
-from evidence import Page, discover_sources
+from evidence import DiscoveredSource, Page, discover_sources
 from evidence.content import compressed_stream_problem
 from evidence.judgement import PageFacts, RenderPolicy, judge, page_title
 from govevidence.registry import RegistryError, TargetEntry, load_registry
@@ -80,6 +81,7 @@ class TargetSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "TargetSpider":
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._check_compressed, signal=signals.response_downloaded)
+        crawler.signals.connect(spider.sources_found, signal=sources_found)
         return spider
 
     def _check_compressed(self, response: Response, request: scrapy.Request) -> None:
@@ -99,6 +101,13 @@ class TargetSpider(scrapy.Spider):
     @cached_property
     def screenshots(self) -> Screenshotter:
         return Screenshotter(self.crawler)
+
+    @cached_property
+    def _judging_discovers(self) -> bool:
+        """Whether the judging of the stored pages finds the linked sources (it parses them
+        anyway), so the crawl does not: it records and fetches what it is told."""
+        context = self.crawler.get_extension(RunContext)
+        return context is not None and context.reports_sources
 
     @cached_property
     def budgets(self) -> BudgetStore:
@@ -232,8 +241,8 @@ class TargetSpider(scrapy.Spider):
         if depth == 0 and not record.rendered and self.screenshots.enabled:
             # Home pages are shown as a browser draws them, even when fetched without one.
             out.append(self.page_request(state, response.url, depth=0, render_reason="screenshot", screenshot_only=True))
-        if state.kind == "portal":
-            out.extend(self._discover(state, page))
+        if state.kind == "portal" and not self._judging_discovers:
+            out.extend(self._discover(state, page.url, discover_sources(page)))
         if depth < state.max_depth:
             for url in self._links(page):
                 if state.in_scope(url) and self.budgets.admit(state.key, url):
@@ -282,10 +291,10 @@ class TargetSpider(scrapy.Spider):
         yield record
 
     # --- helpers -----------------------------------------------------------------------
-    def _discover(self, state: SourceConfig, page: Page) -> Iterator[Any]:
+    def _discover(self, state: SourceConfig, page_url: str, links: Iterable[DiscoveredSource]) -> Iterator[Any]:
         """Record links to the target's other evaluation sources; fetch new sites one hop."""
         crawled_sites = self.budgets.target_sites(state.target_code)  # by every process of the run
-        for found in discover_sources(page):
+        for found in links:
             url = urldefrag(found.url)[0]
             key = (state.target_code, found.kind, url)
             if key in self.registry_keys or key in self.sources:
@@ -300,10 +309,30 @@ class TargetSpider(scrapy.Spider):
                                obey_robots=state.obey_robots)
             if not self._add_source(hop):
                 continue  # found first on another page, maybe by another process
-            yield SourceRecord(state.target_code, found.kind, url, found.anchor_text, page.url)
+            yield SourceRecord(state.target_code, found.kind, url, found.anchor_text, page_url)
             if site not in state.scope and self.budgets.admit(hop.key, url):
                 crawled_sites.add(site)
-                yield self.page_request(hop, url, depth=0, referer=page.url)
+                yield self.page_request(hop, url, depth=0, referer=page_url)
+
+    def sources_found(self, found: list[dict[str, Any]], fetch: bool = True) -> None:
+        """The sources the judging found linked on stored portal pages (``crawler.run.sources_found``):
+        recorded, and their new sites fetched while the crawl goes on."""
+        context = self.crawler.get_extension(RunContext)
+        by_page: dict[tuple[SourceKey, str], list[DiscoveredSource]] = {}
+        for row in found:
+            key: SourceKey = tuple(row["source"])  # type: ignore[assignment]
+            by_page.setdefault((key, row["page_url"]), []).append(
+                DiscoveredSource(kind=row["kind"], url=row["url"], anchor_text=row.get("anchor_text") or "",
+                                 locator=row.get("locator") or ""))
+        for (key, page_url), links in by_page.items():
+            state = self._source({"source": key})
+            for out in self._discover(state, page_url, links):
+                if isinstance(out, SourceRecord):
+                    context.record_source(out)
+                elif fetch:
+                    self.crawler.engine.crawl(out)
+                else:  # the crawl is closing: the hop is not fetched, and not counted as taken
+                    self.logger.info("Found %s on %s as the crawl closed: recorded, not fetched", out.url, page_url)
 
     def _links(self, page: Page) -> list[str]:
         out: list[str] = []

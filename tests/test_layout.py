@@ -133,6 +133,22 @@ def _session(folder: Path) -> Session:
     return Session(get_engine(f"sqlite:///{folder / 'db.sqlite3'}"))
 
 
+def _judging_processes(crawl: int) -> list[int]:
+    """The pids of the crawl's child processes started by multiprocessing (its judging processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(b")") + 2:].split()[1]) == crawl and b"multiprocessing" in command:
+            found.append(int(entry.name))
+    return found
+
+
 def _kill_a_crawl(registry: Path, folder: Path) -> Path:
     """Start a crawl, SIGKILL it once it has archived something, tear its last WARC file."""
     command, env = scrapy_command(
@@ -147,9 +163,16 @@ def _kill_a_crawl(registry: Path, folder: Path) -> Path:
             assert process.poll() is None and time.monotonic() < deadline, "the crawl archived nothing"
             time.sleep(0.2)
         time.sleep(1.5)  # at least one flush of captures and index rows
+        judges = _judging_processes(process.pid)
+        assert judges, "no judging process beside the crawl"
     finally:
         process.kill()
         process.wait(timeout=30)
+    # The judging processes end with their crawl (within a second of being idle, or of their batch).
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() for pid in judges):
+        assert time.monotonic() < deadline, f"judging processes {judges} outlived their crawl"
+        time.sleep(0.1)
     warc = sorted(folder.glob("warc/run-00001/*.warc.gz"))[-1]
     data = warc.read_bytes()
     warc.write_bytes(data[: len(data) - 100])  # a record torn half-way, as a kill during a write leaves it
