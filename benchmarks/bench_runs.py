@@ -83,6 +83,7 @@ class Result:
     child_rss_mb: float = 0.0  # sampled RSS peak of the largest other process (a judging process)
     sealed: float | None = None  # process start to the run sealed (GovEvidence only)
     status: str | None = None
+    fetched: float | None = None  # run start to the last page fetched (GovEvidence: before waiting for its judging)
     sealed_by: str | None = None  # "crawl", or "govevidence seal" when the crawl left its run unsealed
     findings: int = 0
     rendered: int = 0
@@ -189,6 +190,7 @@ def run_govevidence(registry: Path, work: Path, timeout: float, *, budget: int, 
     result.warc_bytes = sum(p.stat().st_size for p in data.glob("warc/**/*.warc.gz"))
     result.screenshots = sum(1 for _ in data.glob("screenshots/**/*.png"))
     run_id, finished_at, result.status, result.findings = _run_row(database)
+    result.fetched = _fetch_seconds(database, run_id)
     manifest = data / "runs" / f"run-{run_id:05d}" / "manifest.json"
     result.sealed_by = "crawl"
     if result.status == "finished" and not manifest.exists():
@@ -211,6 +213,17 @@ def run_govevidence(registry: Path, work: Path, timeout: float, *, budget: int, 
                            f"{'written' if manifest.exists() else 'missing'} ({work / 'crawl.log'})")
     result.sealed = max(m for m in marks if m is not None) - result.started_at
     return result
+
+
+def _fetch_seconds(database: Path, run_id: int) -> float | None:
+    """Seconds from the run's start to its last capture: the crawl's own work, before it waits
+    for the judging of what it stored."""
+    with sqlite3.connect(database) as db:
+        started, last = db.execute("SELECT started_at, (SELECT max(fetched_at) FROM page_captures WHERE run_id = ?) "
+                                   "FROM crawl_runs WHERE id = ?", (run_id, run_id)).fetchone()
+    if not started or not last:
+        return None
+    return (dt.datetime.fromisoformat(last) - dt.datetime.fromisoformat(started)).total_seconds()
 
 
 def _run_row(database: Path) -> tuple[int, str | None, str, int]:

@@ -14,8 +14,21 @@ from urllib.parse import urlsplit
 from crawler.budgets import SourceKey
 
 
+_UNSAFE = frozenset("\t\n\r \\")
+
+
 def origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, lower case."""
+    """``scheme://host[:port]`` of a URL, lower case (as ``urlsplit`` gives it). Asked of every
+    link of every page: an ``http(s)://`` URL without characters ``urlsplit`` treats specially
+    is cut at the end of its authority directly."""
+    if url.startswith(("http://", "https://")) and _UNSAFE.isdisjoint(url):
+        start = url.index("//") + 2
+        end = len(url)
+        for mark in "/?#":
+            found = url.find(mark, start)
+            if found != -1 and found < end:
+                end = found
+        return url[:end].lower()
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 

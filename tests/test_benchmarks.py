@@ -19,7 +19,8 @@ BENCH = ROOT / "benchmarks"
 
 FIGURE_LINES = [
     r"^bare Scrapy crawl: [\d.]+ pages/s \(\d+ pages in [\d.]+ s\)$",
-    r"^GovEvidence \(WARC \+ database\) crawl: [\d.]+ pages/s \(\d+ pages in [\d.]+ s\)$",
+    r"^GovEvidence \(WARC \+ database\) crawl: [\d.]+ pages/s \(\d+ pages fetched in [\d.]+ s, [\d.]+× bare "
+    r"Scrapy's; open [\d.]+ s in all, waiting for its judging\)$",
     r"^GovEvidence \(WARC \+ database\) sealed: [\d.]+ s end-to-end from process start to manifest written, "
     r"[\d.]+× bare Scrapy's crawl time \(\d+ findings\)$",
     r"^detector ms/page, parse excluded: median [\d.]+ CPU",

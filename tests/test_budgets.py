@@ -17,6 +17,7 @@ import os
 import pickle
 import threading
 import uuid
+from urllib.parse import urlsplit
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -392,3 +393,25 @@ def test_a_request_meta_holds_plain_data_only(sandbox_registry):
     assert not request.dont_filter
     # How the source is crawled is rebuilt from the plain dict the store keeps.
     assert SourceConfig.from_shared(pickle.loads(pickle.dumps(source.shared()))) == source
+
+
+def test_origin_of_a_link_is_what_urlsplit_gives():
+    import random
+
+    from spiders.sources import origin
+
+    def by_urlsplit(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    urls = ["http://Gov.CN/a", "https://www.gov.cn:8443?q=1", "http://a.b#frag", "http://user@host/x", "https://[::1]:8080/",
+            "http://host\\path", "http://ho st/", "HTTPS://X.cn/", "ftp://x/", "http://", "https://x.cn"]
+    rng = random.Random(7)
+    urls += [rng.choice(["http://", "https://"]) + "".join(rng.choice("ab/?#:@.%-\t\\19") for _ in range(rng.randint(0, 20)))
+             for _ in range(5000)]
+    for url in urls:
+        try:
+            expected = by_urlsplit(url)
+        except ValueError:
+            continue
+        assert origin(url) == expected, url
