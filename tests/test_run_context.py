@@ -144,9 +144,13 @@ def test_two_workers_share_one_run(sandbox_registry, tmp_path, capsys, monkeypat
     run_id = int(capsys.readouterr().out.strip().splitlines()[-1])
     env = {"GOVEVIDENCE_DATA_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
 
+    # Sharing a run is what is tested, not crawling: home pages only, no pictures.
+    shallow = {**SETTINGS, "GOVEVIDENCE_PORTAL_MAX_DEPTH": "0", "GOVEVIDENCE_SOURCE_MAX_DEPTH": "0",
+               "GOVEVIDENCE_SCREENSHOTS": "False"}
+
     def worker(target: str) -> subprocess.CompletedProcess:
         return scrapy_crawl("province_portals", args={"registry": str(sandbox_registry), "targets": target},
-                            settings={**SETTINGS, "GOVEVIDENCE_RUN_ID": str(run_id)}, env=env, capture=True,
+                            settings={**shallow, "GOVEVIDENCE_RUN_ID": str(run_id)}, env=env, capture=True,
                             timeout=300)
 
     first = worker("910000")
