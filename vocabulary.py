@@ -1,9 +1,10 @@
 """The project's vocabulary: every word it stores for a kind, verdict, scope, level or status.
 
 These strings are written to the database (and checked there by constraints), to WARC-side
-exports and to reports, so a value here is never changed, only added. Every layer imports
-them from here — ``db/``, ``crawler/``, ``evidence/`` and ``govevidence/`` — so the module
-imports nothing itself; their Chinese labels are in ``govevidence.labels``.
+exports and to reports, so a value here is never changed, only added. ``db/``, ``evidence/``
+and ``govevidence/`` import them from here, so the module imports nothing itself;
+``crawler.errors`` spells the fetch-failure statuses it records, and a test checks that each is
+here. Their Chinese labels are in ``govevidence.labels``.
 """
 
 from __future__ import annotations

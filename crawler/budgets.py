@@ -44,8 +44,21 @@ DEFAULT_PREFIX = "govevidence"
 DEFAULT_TTL_DAYS = 7.0
 
 
+_UNSAFE = frozenset("\t\n\r \\")
+
+
 def site_of(url: str) -> str:
-    """The origin (``scheme://host[:port]``, lower case) a URL belongs to."""
+    """The origin (``scheme://host[:port]``, lower case) a URL belongs to, as ``urlsplit`` gives
+    it. Asked of every link of every page: an ``http(s)://`` URL without characters ``urlsplit``
+    treats specially is cut at the end of its authority directly."""
+    if url.startswith(("http://", "https://")) and _UNSAFE.isdisjoint(url):
+        start = url.index("//") + 2
+        end = len(url)
+        for mark in "/?#":
+            found = url.find(mark, start)
+            if found != -1 and found < end:
+                end = found
+        return url[:end].lower()
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 

@@ -195,12 +195,19 @@ class CrawlJudges:
         if self.outstanding and not any(p.is_alive() for p in self.processes):
             # Every judging process is gone: what they left is judged here, now, so that the
             # sources it finds are still fetched.
-            left = self._unjudged([i for ids in self.outstanding for i in ids])
-            self.outstanding.clear()
-            for start in range(0, len(left), 50):
-                self._judge_here(left[start:start + 50])
+            self._judge_leftovers()
         if self.outstanding:
             raise DontCloseSpider
+
+    def _judge_leftovers(self) -> None:
+        """Judge in this process the captures handed over whose findings no judging process stored."""
+        left = self._unjudged([i for ids in self.outstanding for i in ids])
+        if left:
+            logger.warning("Run %s: %d capture(s) left by the judging processes are judged in the crawl process",
+                           self.run_id, len(left))
+            for start in range(0, len(left), 50):
+                self._judge_here(left[start:start + 50])
+        self.outstanding.clear()
 
     def _judge_here(self, ids: list[int]) -> None:
         if self.local is None:
@@ -280,13 +287,7 @@ class CrawlJudges:
                     process.kill()
                 elif process.exitcode:
                     self.failures.append(f"judging process {process.pid} exited with {process.exitcode}")
-            left = self._unjudged([i for ids in self.outstanding for i in ids])
-            if left:
-                logger.warning("Run %s: %d capture(s) left by the judging processes are judged in the crawl process",
-                               self.run_id, len(left))
-                for start in range(0, len(left), 50):
-                    self._judge_here(left[start:start + 50])
-                self.outstanding.clear()
+            self._judge_leftovers()
             # Nothing more goes to the processes: a feeder thread must not hold the exit up
             # writing to a pipe a killed process no longer reads.
             self.tasks.cancel_join_thread()

@@ -34,7 +34,7 @@ from scrapy.http import Response
 from scrapy.linkextractors import IGNORED_EXTENSIONS
 from twisted.python.failure import Failure
 
-from crawler.budgets import BudgetStore, SourceKey
+from crawler.budgets import BudgetStore, SourceKey, site_of
 from crawler.errors import classify_failure
 from crawler.items import SourceRecord
 from crawler.run import RunContext, sources_found
@@ -44,7 +44,7 @@ from evidence.content import compressed_stream_problem
 from evidence.judgement import PageFacts, RenderPolicy, judge, page_title
 from govevidence.registry import RegistryError, TargetEntry, load_registry
 from spiders.capture import answer_of, answered_record, new_record
-from spiders.sources import SourceConfig, origin
+from spiders.sources import SourceConfig
 
 _SKIP_EXTENSIONS = tuple(f".{ext}" for ext in IGNORED_EXTENSIONS)
 
@@ -75,7 +75,7 @@ class TargetSpider(scrapy.Spider):
         self.site_owner: dict[str, set[str]] = {}
         for target in self.registry.targets:
             for entry in target.sources:
-                self.site_owner.setdefault(origin(entry.url), set()).add(target.code)
+                self.site_owner.setdefault(site_of(entry.url), set()).add(target.code)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "TargetSpider":
@@ -256,7 +256,7 @@ class TargetSpider(scrapy.Spider):
 
     def _landed(self, state: SourceConfig, final_url: str) -> dict[str, Any] | None:
         """Add the origin a home page landed on to the source's scope; say what was done."""
-        landing = origin(final_url)
+        landing = site_of(final_url)
         if landing == state.site:
             return None
         owners = self.site_owner.get(landing, set())
@@ -299,7 +299,7 @@ class TargetSpider(scrapy.Spider):
             key = (state.target_code, found.kind, url)
             if key in self.registry_keys or key in self.sources:
                 continue
-            site = origin(url)
+            site = site_of(url)
             if site in crawled_sites and site not in state.scope:
                 continue  # a page of a site this run crawls anyway
             owners = self.site_owner.get(site, set())
@@ -338,7 +338,7 @@ class TargetSpider(scrapy.Spider):
         out: list[str] = []
         base = next(iter(page.tree.xpath("//base/@href")), None)
         base = urljoin(page.url, base.strip()) if base else page.url
-        base_origin = origin(base)
+        base_origin = site_of(base)
         joined = self._joined
         if len(joined) > 100_000:
             joined.clear()

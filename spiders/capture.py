@@ -3,20 +3,16 @@ and the ``Answer`` the judgement reads."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 import scrapy
 from scrapy.http import Response, TextResponse
 
 from crawler.items import PageRecord
+from db.base import utcnow
 from crawler.tls import connection_facts
 from evidence.judgement import Answer, is_html_type
 from spiders.sources import SourceConfig
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def new_record(request: scrapy.Request, state: SourceConfig, depth: int) -> PageRecord:

@@ -9,28 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
-from crawler.budgets import SourceKey
-
-
-_UNSAFE = frozenset("\t\n\r \\")
-
-
-def origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, lower case (as ``urlsplit`` gives it). Asked of every
-    link of every page: an ``http(s)://`` URL without characters ``urlsplit`` treats specially
-    is cut at the end of its authority directly."""
-    if url.startswith(("http://", "https://")) and _UNSAFE.isdisjoint(url):
-        start = url.index("//") + 2
-        end = len(url)
-        for mark in "/?#":
-            found = url.find(mark, start)
-            if found != -1 and found < end:
-                end = found
-        return url[:end].lower()
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+from crawler.budgets import SourceKey, site_of
 
 
 @dataclass
@@ -71,7 +51,7 @@ class SourceConfig:
 
     @property
     def site(self) -> str:
-        return origin(self.url)
+        return site_of(self.url)
 
     def in_scope(self, url: str) -> bool:
-        return origin(url) in self.scope
+        return site_of(url) in self.scope

@@ -398,7 +398,7 @@ def test_a_request_meta_holds_plain_data_only(sandbox_registry):
 def test_origin_of_a_link_is_what_urlsplit_gives():
     import random
 
-    from spiders.sources import origin
+    from crawler.budgets import site_of as origin
 
     def by_urlsplit(url: str) -> str:
         parts = urlsplit(url)
